@@ -1,0 +1,489 @@
+"""Question -> ranked, calibrated passages: drug lock, hybrid ranking, abstention, highlights."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import time
+import uuid
+from dataclasses import dataclass, field
+from functools import cached_property
+from importlib import resources
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+import numpy as np
+from rapidfuzz import fuzz, process
+
+from faqbot.chunks import Chunk, strip_markup
+from faqbot.embedding import CachedQueryEmbedder, Embedder, load_embedder, model_id_for
+from faqbot.errors import FaqbotError
+from faqbot.index import Index, current_build, load_index
+from faqbot.lexical import STOPWORDS, tokenize
+from faqbot.pages import normalise_name
+from faqbot.sessions import Sessions
+from faqbot.settings import Settings
+
+MODES = ("lexical", "dense", "hybrid", "full")
+FEATURES = ("fused", "margin", "dense", "lexical", "named", "fuzzy", "context", "topic")
+DRUG_SUFFIXES = (
+    "mab", "nib", "pril", "sartan", "statin", "olol", "dipine", "prazole", "floxacin", "cillin",
+    "mycin", "cycline", "ciclovir", "clovir", "azepam", "zolam", "oxetine", "triptan", "gliptin",
+    "gliflozin", "parin", "xaban", "gatran", "lukast", "tidine", "setron", "profen", "fenac", "conazole",
+    "dronate", "semide", "thiazide", "glutide", "tinib", "platin", "rubicin", "taxel", "imod", "zumab",
+)  # fmt: skip
+# consumer phrasings of a topic, mapped to words that appear in section headings
+TOPIC_WORDS = {
+    "dose": "dosage", "dosing": "dosage", "much": "dosage", "mg": "dosage", "max": "dosage", "maximum": "dosage",
+    "often": "dosage", "pregnant": "pregnancy", "pregnancy": "pregnancy", "breastfeeding": "breastfeeding",
+    "nursing": "breastfeeding", "breast": "breastfeeding", "side": "side", "effects": "effects",
+    "interact": "interactions", "interaction": "interactions", "interactions": "interactions", "with": "interactions",
+    "together": "interactions", "mix": "interactions", "combine": "interactions", "alcohol": "interactions",
+    "kids": "children", "child": "children", "children": "children", "works": "works", "work": "works",
+    "mechanism": "works", "avoid": "contraindications", "shouldn": "contraindications", "contraindications": "contraindications",
+    "elderly": "special", "kidney": "special", "liver": "special", "renal": "special", "hepatic": "special",
+    "brand": "names", "names": "names", "called": "names", "used": "usage", "treat": "usage", "for": "usage",
+    "precautions": "precautions", "warning": "precautions", "warnings": "precautions", "monitor": "precautions",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DrugMatch:
+    """A drug named in a question."""
+
+    doc_id: str | None  # None: a drug that no page covers
+    matched: str
+    how: str  # title, alias, fuzzy, context, filter
+    start: int = 0
+
+
+@dataclass
+class Model:
+    """Fusion weights, calibration and threshold; fitted on the dev split by `faqbot eval --fit`."""
+
+    weights: dict[str, float] = field(default_factory=lambda: {"dense": 1.0, "lexical": 0.3, "topic": 0.08, "faq": 0.0})
+    coef: dict[str, float] = field(
+        default_factory=lambda: {"fused": 6.0, "margin": 4.0, "dense": 2.0, "lexical": 0.0, "named": 2.0, "fuzzy": -0.5,
+                                 "context": 0.5, "topic": 0.3}
+    )  # fmt: skip
+    intercept: float = -6.0
+    threshold: float = 0.5
+    fitted_on: str = "defaults"
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> Model:
+        try:
+            text = path.read_text() if path else resources.files("faqbot").joinpath("model.json").read_text()
+        except (FileNotFoundError, OSError):
+            return cls()
+        data = json.loads(text)
+        return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n")
+
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.intercept + sum(self.coef.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+class DrugMatcher:
+    """Finds the drugs a question names: exact names first, then typo-tolerant matches."""
+
+    def __init__(self, index: Index) -> None:
+        self.names: dict[str, tuple[str, str]] = {}  # normalised name -> (doc_id, how)
+        first_words: dict[str, set[str]] = {}
+        for doc_id, drug in sorted(index.drugs.items()):
+            for i, name in enumerate(drug.names):
+                key = normalise_name(name)
+                how = "title" if i == 0 or key == normalise_name(doc_id) else "alias"
+                if key and key not in self.names:
+                    self.names[key] = (doc_id, how)
+                words = key.split()
+                if len(words) > 1 and len(words[0]) >= 6 and words[0] not in STOPWORDS:
+                    first_words.setdefault(words[0], set()).add(doc_id)
+        for word, docs in first_words.items():
+            if len(docs) == 1 and word not in self.names:
+                self.names[word] = (next(iter(docs)), "alias")
+        self._patterns = sorted(self.names, key=len, reverse=True)
+        self._regex = re.compile(r"\b(" + "|".join(re.escape(n) for n in self._patterns) + r")\b") if self.names else None
+        self._single = [n for n in self.names if " " not in n and len(n) >= 5]
+        self.absent = {n for n in _known_drug_names() if n not in self.names}
+
+    def find(self, question: str) -> list[DrugMatch]:
+        """Drugs named in the question, in order of appearance, one match per drug."""
+        text = normalise_name(question)
+        found: list[DrugMatch] = []
+        covered: list[tuple[int, int]] = []
+        if self._regex:
+            for m in self._regex.finditer(text):
+                doc_id, how = self.names[m.group(1)]
+                found.append(DrugMatch(doc_id, m.group(1), how, m.start()))
+                covered.append((m.start(), m.end()))
+        for m in re.finditer(r"[a-z0-9]+", text):
+            if any(a <= m.start() < b for a, b in covered):
+                continue
+            word = m.group(0)
+            if word in self.absent:
+                found.append(DrugMatch(None, word, "absent", m.start()))
+                continue
+            if len(word) < 6 or word in STOPWORDS:
+                continue
+            best = process.extractOne(word, self._single, scorer=fuzz.ratio, score_cutoff=84)
+            if best is not None:
+                doc_id, _ = self.names[best[0]]
+                found.append(DrugMatch(doc_id, word, "fuzzy", m.start()))
+                continue
+            if word.endswith(DRUG_SUFFIXES):
+                found.append(DrugMatch(None, word, "absent", m.start()))
+                continue
+            near_absent = process.extractOne(word, self.absent, scorer=fuzz.ratio, score_cutoff=88)
+            if near_absent is not None:
+                found.append(DrugMatch(None, word, "absent", m.start()))
+        found.sort(key=lambda d: d.start)
+        unique: list[DrugMatch] = []
+        seen: set[str] = set()
+        for match in found:
+            key = match.doc_id or f"?{match.matched}"
+            if key not in seen:
+                seen.add(key)
+                unique.append(match)
+        return unique
+
+
+def _known_drug_names() -> set[str]:
+    text = resources.files("faqbot").joinpath("known_drugs.txt").read_text()
+    return {normalise_name(line) for line in text.splitlines() if line.strip() and not line.startswith("#")}
+
+
+SENTENCE_RE = re.compile(r"[^\n.!?]+(?:[.!?]+(?=\s|$)|$)", re.MULTILINE)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or list line in text, trimmed of list markers."""
+    spans = []
+    for m in SENTENCE_RE.finditer(text):
+        start, end = m.start(), m.end()
+        segment = text[start:end]
+        lead = len(segment) - len(segment.lstrip(" \t*-+"))
+        start += lead
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end - start >= 3 and re.search(r"[A-Za-z0-9]", text[start:end]):
+            spans.append((start, end))
+    return spans
+
+
+def highlight(text: str, query_tokens: set[str], max_spans: int = 2) -> list[list[int]]:
+    """The sentence(s) of text that share the most words with the question, as [start, end] offsets."""
+    spans = sentence_spans(text)
+    if not spans:
+        return []
+    if len(spans) == 1 or not query_tokens:
+        return [list(spans[0])]
+    scored = []
+    for i, (a, b) in enumerate(spans):
+        overlap = len(query_tokens & set(tokenize(text[a:b])))
+        scored.append((overlap, -i, a, b))
+    best = max(s[0] for s in scored)
+    if best == 0:
+        return [list(spans[0])]
+    top = sorted((s for s in scored if s[0] == best), key=lambda s: -s[1])[:max_spans]
+    return [[a, b] for _, _, a, b in sorted(top, key=lambda s: s[2])]
+
+
+class Answerer:
+    """Answers questions from one loaded index; keeps follow-up context per session."""
+
+    def __init__(self, index: Index, embedder: Embedder, model: Model | None = None, sessions: Sessions | None = None) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.model = model or Model.load()
+        self.sessions = sessions or Sessions()
+        self.matcher = DrugMatcher(index)
+        self._heading_tokens = [set(tokenize(" ".join(c.heading_path))) if c.kind == "section" else set() for c in index.chunks]
+        self._lock = Lock()
+
+    @cached_property
+    def drug_list(self) -> list[dict[str, Any]]:
+        return [
+            {"doc_id": d.doc_id, "title": d.title, "names": list(d.names), "is_banned": d.is_banned, "url": f"/pages/{d.doc_id}"}
+            for d in sorted(self.index.drugs.values(), key=lambda d: d.title.lower())
+        ]
+
+    # ---- ranking -------------------------------------------------------------------------
+
+    def _topic_tokens(self, question: str) -> set[str]:
+        words = re.findall(r"[a-z]+", question.lower())
+        mapped = [TOPIC_WORDS.get(w, w) for w in words]
+        return set(tokenize(" ".join(mapped)))
+
+    def rank(
+        self, question: str, doc_ids: list[str] | None, mode: str = "full", name_tokens: set[str] | None = None
+    ) -> tuple[list[int], dict[int, dict[str, float]]]:
+        """Chunk indices best first, with each candidate's signals. doc_ids restricts to those pages."""
+        index = self.index
+        candidates = (
+            np.concatenate([index.chunk_rows[d] for d in doc_ids if d in index.chunk_rows])
+            if doc_ids is not None
+            else np.arange(len(index.chunks))
+        )
+        if len(candidates) == 0:
+            return [], {}
+        signals: dict[int, dict[str, float]] = {}
+        dense = np.full(len(index.chunks), -1.0, dtype=np.float32)
+        if mode != "lexical":
+            qv = self.embedder.encode([question])[0]
+            if doc_ids is not None:
+                rows = np.flatnonzero(np.isin(index.vector_chunk, candidates))
+                scores = index.vectors[rows] @ qv
+                np.maximum.at(dense, index.vector_chunk[rows], scores)
+            else:
+                k = min(len(index.vectors), 200)
+                scores, rows = index.faiss_index.search(qv[None, :].astype(np.float32), k)
+                valid = rows[0] >= 0
+                np.maximum.at(dense, index.vector_chunk[rows[0][valid]], scores[0][valid])
+                candidates = np.unique(index.vector_chunk[rows[0][valid]])
+        lexical = np.zeros(len(index.chunks), dtype=np.float32)
+        q_tokens = [t for t in tokenize(question) if t not in (name_tokens or set())]
+        if mode != "dense" and q_tokens:
+            raw = index.bm25.get_scores(q_tokens)
+            top = float(raw[candidates].max()) if len(candidates) else 0.0
+            if top > 0:
+                lexical = (raw / top).astype(np.float32)
+            if mode == "lexical" and doc_ids is None:
+                candidates = np.flatnonzero(raw > 0) if top > 0 else candidates[:0]
+        topic_tokens = self._topic_tokens(question) - (name_tokens or set()) if mode == "full" else set()
+        w = self.model.weights
+        fused_all: list[tuple[float, str, int]] = []
+        for c in candidates.tolist():
+            topic = 1.0 if topic_tokens & self._heading_tokens[c] else 0.0
+            d, lx = float(dense[c]), float(lexical[c])
+            if mode == "lexical":
+                fused = lx
+            elif mode == "dense":
+                fused = d
+            else:
+                fused = w["dense"] * d + w["lexical"] * lx
+                if mode == "full":
+                    fused += w["topic"] * topic + w.get("faq", 0.0) * (index.chunks[c].kind == "faq")
+            signals[c] = {"fused": fused, "dense": d, "lexical": lx, "topic": topic}
+            fused_all.append((-fused, index.chunks[c].chunk_id, c))
+        fused_all.sort()
+        return [c for _, _, c in fused_all], signals
+
+    # ---- answering -----------------------------------------------------------------------
+
+    def ask(
+        self,
+        question: str,
+        session_id: str | None = None,
+        k: int = 3,
+        drug: str | None = None,
+        mode: str = "full",
+    ) -> dict[str, Any]:
+        """The /ask response for one question (see PRODUCT.md for its shape)."""
+        started = time.perf_counter()
+        question = " ".join(question.split())
+        session_id = session_id or uuid.uuid4().hex
+        matches = self.matcher.find(question) if mode == "full" else []
+        known = [m for m in matches if m.doc_id is not None]
+        absent = [m for m in matches if m.doc_id is None]
+        notices: list[str] = []
+        target: list[DrugMatch] = []
+        if drug is not None:
+            info = self.index.drugs[drug]
+            target = [DrugMatch(drug, info.title, "filter")]
+        elif known:
+            target = known[:2]
+        elif absent:
+            names = ", ".join(f"'{m.matched}'" for m in absent)
+            return self._response(
+                question, session_id, started, answered=False, ranked=[], signals={}, k=k, drug=None,
+                message=f"No page here covers {names}, so faqbot will not answer from another drug's page. "
+                f"It answers about the {len(self.index.drugs)} drugs listed at /drugs.",
+                notices=[],
+            )  # fmt: skip
+        elif mode == "full":
+            previous = self.sessions.get(session_id)
+            if previous is not None and previous in self.index.drugs:
+                target = [DrugMatch(previous, self.index.drugs[previous].title, "context")]
+        for m in absent:
+            notices.append(f"No page here covers '{m.matched}'; this answer is about {self.index.drugs[target[0].doc_id].title}.")  # type: ignore[index]
+        name_tokens = {t for m in known for t in tokenize(m.matched)} | {
+            t for m in target if m.doc_id for name in self.index.drugs[m.doc_id].names for t in tokenize(name)
+        }
+        if len(target) == 2:
+            ranked, signals = self._rank_pair(question, target, name_tokens)
+        else:
+            ranked, signals = self.rank(question, [target[0].doc_id] if target else None, mode, name_tokens)  # type: ignore[list-item]
+        primary = target[0] if target else None
+        if primary and primary.doc_id:
+            self.sessions.set(session_id, primary.doc_id)
+            if self.index.drugs[primary.doc_id].is_banned:
+                notices.insert(
+                    0,
+                    f"{self.index.drugs[primary.doc_id].title} is banned or withdrawn from the market; "
+                    "this information is kept for reference only.",
+                )
+        features = self.features(ranked, signals, primary)
+        score = self.model.probability(features) if ranked else 0.0
+        answered = bool(ranked) and score >= self.model.threshold
+        message = None
+        if not answered:
+            about = f" about {self.index.drugs[primary.doc_id].title}" if primary and primary.doc_id else ""
+            hint = "" if primary else " Naming the drug helps."
+            message = (
+                f"I could not find a passage{about} that answers this closely enough.{hint} "
+                "The suggestions below are the closest passages; they may not answer your question."
+            )
+        return self._response(
+            question, session_id, started, answered=answered, ranked=ranked, signals=signals, k=k, drug=primary,
+            message=message, notices=notices, score=score, features=features,
+        )  # fmt: skip
+
+    def _rank_pair(
+        self, question: str, target: list[DrugMatch], name_tokens: set[str]
+    ) -> tuple[list[int], dict[int, dict[str, float]]]:
+        """Two drugs: each page's best passage for the question, interactions favoured, interleaved."""
+        lists = []
+        signals: dict[int, dict[str, float]] = {}
+        for match in target:
+            ranked, sig = self.rank(question + " interactions", [match.doc_id], "full", name_tokens)  # type: ignore[list-item]
+            lists.append(ranked)
+            signals.update(sig)
+        merged: list[int] = []
+        for pair in zip(*lists):
+            merged.extend(pair)
+        longest = max(lists, key=len)
+        merged.extend(longest[len(merged) // 2 :])
+        return merged, signals
+
+    def features(self, ranked: list[int], signals: dict[int, dict[str, float]], drug: DrugMatch | None) -> dict[str, float]:
+        """The signals the confidence is computed from, for the top passage."""
+        if not ranked:
+            return {name: 0.0 for name in FEATURES}
+        top = signals[ranked[0]]
+        second = signals[ranked[1]]["fused"] if len(ranked) > 1 else 0.0
+        return {
+            "fused": top["fused"],
+            "margin": top["fused"] - second,
+            "dense": top["dense"],
+            "lexical": top["lexical"],
+            "named": 1.0 if drug is not None and drug.how in ("title", "alias", "fuzzy", "filter") else 0.0,
+            "fuzzy": 1.0 if drug is not None and drug.how == "fuzzy" else 0.0,
+            "context": 1.0 if drug is not None and drug.how == "context" else 0.0,
+            "topic": top["topic"],
+        }
+
+    def _passage(self, c: int, score: float, query_tokens: set[str]) -> dict[str, Any]:
+        chunk: Chunk = self.index.chunks[c]
+        return {
+            "chunk_id": chunk.chunk_id,
+            "doc_id": chunk.doc_id,
+            "title": chunk.title,
+            "kind": chunk.kind,
+            "section": chunk.section,
+            "question": chunk.question,
+            "text": chunk.text,
+            "highlights": highlight(chunk.text, query_tokens),
+            "score": round(score, 4),
+            "url": f"/pages/{chunk.doc_id}#{chunk.anchor}",
+            "source_path": chunk.source_path,
+            "last_modified": chunk.last_modified,
+            "is_banned": chunk.is_banned,
+        }
+
+    def _response(
+        self,
+        question: str,
+        session_id: str,
+        started: float,
+        *,
+        answered: bool,
+        ranked: list[int],
+        signals: dict[int, dict[str, float]],
+        k: int,
+        drug: DrugMatch | None,
+        message: str | None,
+        notices: list[str],
+        score: float = 0.0,
+        features: dict[str, float] | None = None,
+    ) -> dict[str, Any]:
+        query_tokens = set(tokenize(question))
+        passages = []
+        top_fused = signals[ranked[0]]["fused"] if ranked else 0.0
+        for rank, c in enumerate(ranked[:k]):
+            # alternatives get the top score discounted by how far their fused score trails it
+            p = score if rank == 0 else score * math.exp(-4.0 * max(0.0, top_fused - signals[c]["fused"]))
+            passages.append(self._passage(c, p, query_tokens))
+        answer = passages[0] if answered and passages else None
+        alternatives = passages[1:] if answered else passages[: max(0, k - 1)] if ranked else []
+        drug_out = None
+        if drug is not None and drug.doc_id is not None:
+            drug_out = {"doc_id": drug.doc_id, "title": self.index.drugs[drug.doc_id].title, "matched": drug.matched, "how": drug.how}
+        return {
+            "query_id": uuid.uuid4().hex,
+            "session_id": session_id,
+            "answered": answered,
+            "answer": answer,
+            "alternatives": alternatives,
+            "drug": drug_out,
+            "message": message,
+            "notices": notices,
+            "index_version": self.index.version,
+            "took_ms": round((time.perf_counter() - started) * 1000, 2),
+            "_ranked": [self.index.chunks[c].chunk_id for c in ranked[:10]],
+            "_features": features or {},
+        }
+
+
+class AnswererHolder:
+    """Serves the current index and switches to a newer build without a restart."""
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None, model: Model | None = None) -> None:
+        self.settings = settings
+        self.sessions = Sessions(settings.max_sessions, settings.session_ttl_s)
+        self._embedder = embedder
+        self._model = model
+        self._answerer: Answerer | None = None
+        self._current: str | None = None
+        self._checked = 0.0
+        self._lock = Lock()
+        self.last_error: str | None = None
+
+    @property
+    def embedder(self) -> Embedder:
+        if self._embedder is None:
+            self._embedder = CachedQueryEmbedder(load_embedder(self.settings.model))
+        return self._embedder
+
+    def get(self) -> Answerer:
+        """The answerer for the newest good build; raises FaqbotError when there is none."""
+        now = time.monotonic()
+        if self._answerer is not None and now - self._checked < 1.0:
+            return self._answerer
+        with self._lock:
+            self._checked = now
+            build = current_build(self.settings.index_dir)
+            name = build.name if build else None
+            if self._answerer is not None and name == self._current:
+                return self._answerer
+            try:
+                index = load_index(self.settings.index_dir, model_id_for(self.settings.model))
+            except FaqbotError as exc:
+                self.last_error = str(exc)
+                if self._answerer is not None:
+                    return self._answerer  # keep serving the last good index
+                raise
+            self._answerer = Answerer(index, self.embedder, self._model, self.sessions)
+            self._current = name
+            self.last_error = None
+            return self._answerer
+
+
+def open_answerer(settings: Settings) -> Answerer:
+    """An answerer over the configured index, for one-off use (CLI, evaluation)."""
+    return AnswererHolder(settings).get()
