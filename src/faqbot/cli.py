@@ -23,9 +23,8 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def cmd_build(args: argparse.Namespace) -> int:
-    from faqbot.embedding import load_embedder
+    from faqbot.embedding import load_embedder, model_id_for
     from faqbot.index import build_index
-    from faqbot.embedding import model_id_for
 
     settings = _settings(args)
     report = build_index(

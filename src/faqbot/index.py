@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -262,7 +262,7 @@ def build_index(
         faiss_index, faiss_kind = make_faiss_index(vectors)
         bm25 = make_bm25(texts[: len(chunks)])
 
-        version = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%fZ")
+        version = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
         builds = index_dir / "builds"
         builds.mkdir(parents=True, exist_ok=True)
         tmp = builds / f".tmp-{version}-{os.getpid()}"
@@ -271,7 +271,7 @@ def build_index(
             new_manifest = {
                 "format_version": FORMAT_VERSION,
                 "version": version,
-                "built_at": datetime.now(timezone.utc).isoformat(),
+                "built_at": datetime.now(UTC).isoformat(),
                 "model": {"id": model_id, "dim": int(vectors.shape[1])},
                 "chunk_count": len(chunks),
                 "vector_count": int(len(vectors)),
@@ -364,7 +364,9 @@ def load_index(index_dir: Path, model_id: str | None = None) -> Index:
         )
     try:
         chunks = [Chunk.from_dict(json.loads(line)) for line in (build / "chunks.jsonl").read_text().splitlines() if line]
-        drugs = {d["doc_id"]: DrugInfo(**{**d, "names": tuple(d["names"])}) for d in json.loads((build / "pages.json").read_text())}
+        drugs = {
+            d["doc_id"]: DrugInfo(**{**d, "names": tuple(d["names"])}) for d in json.loads((build / "pages.json").read_text())
+        }
         vectors = np.load(build / "vectors.npy")
         vector_chunk = np.load(build / "vector_chunk.npy")
         faiss_index = faiss.read_index(str(build / "faiss.index"))

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 from rapidfuzz import fuzz, process
 
-from faqbot.chunks import Chunk, strip_markup
+from faqbot.chunks import Chunk
 from faqbot.embedding import CachedQueryEmbedder, Embedder, load_embedder, model_id_for
 from faqbot.errors import FaqbotError
 from faqbot.index import Index, current_build, load_index
@@ -423,7 +423,12 @@ class Answerer:
         alternatives = passages[1:] if answered else passages[: max(0, k - 1)] if ranked else []
         drug_out = None
         if drug is not None and drug.doc_id is not None:
-            drug_out = {"doc_id": drug.doc_id, "title": self.index.drugs[drug.doc_id].title, "matched": drug.matched, "how": drug.how}
+            drug_out = {
+                "doc_id": drug.doc_id,
+                "title": self.index.drugs[drug.doc_id].title,
+                "matched": drug.matched,
+                "how": drug.how,
+            }
         return {
             "query_id": uuid.uuid4().hex,
             "session_id": session_id,

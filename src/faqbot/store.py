@@ -1,0 +1,109 @@
+"""SQLite: the query log and the feedback. User data: never inside index/, never lost by a rebuild."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from faqbot.errors import FaqbotError
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS queries (
+    query_id    TEXT PRIMARY KEY,
+    ts          REAL NOT NULL,
+    session_id  TEXT,
+    question    TEXT NOT NULL,
+    answered    INTEGER NOT NULL,
+    doc_id      TEXT,
+    chunk_id    TEXT,
+    score       REAL,
+    took_ms     REAL,
+    index_version TEXT
+);
+CREATE INDEX IF NOT EXISTS queries_answered ON queries (answered, question);
+CREATE TABLE IF NOT EXISTS feedback (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts          REAL NOT NULL,
+    query_id    TEXT NOT NULL,
+    helpful     INTEGER NOT NULL,
+    comment     TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_query ON feedback (query_id);
+"""
+
+
+class Store:
+    """One SQLite file in WAL mode, shared by every worker process of the server."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn.execute("PRAGMA busy_timeout=30000")
+            self._conn.executescript(SCHEMA)
+        except (OSError, sqlite3.Error) as exc:
+            raise FaqbotError(f"cannot open the database {path} ({exc}); set FAQBOT_DB to a writable file") from exc
+        self._lock = Lock()
+
+    def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            self._conn.row_factory = sqlite3.Row
+            return self._conn.execute(sql, params).fetchall()
+
+    def log_query(self, response: dict[str, Any], question: str) -> None:
+        answer = response.get("answer") or {}
+        drug = response.get("drug") or {}
+        self._execute(
+            "INSERT OR REPLACE INTO queries VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (
+                response["query_id"],
+                time.time(),
+                response.get("session_id"),
+                question,
+                int(bool(response.get("answered"))),
+                drug.get("doc_id"),
+                answer.get("chunk_id"),
+                answer.get("score"),
+                response.get("took_ms"),
+                response.get("index_version"),
+            ),
+        )
+
+    def has_query(self, query_id: str) -> bool:
+        return bool(self._execute("SELECT 1 FROM queries WHERE query_id = ?", (query_id,)))
+
+    def add_feedback(self, query_id: str, helpful: bool, comment: str | None) -> int:
+        with self._lock:
+            cursor = self._conn.execute(
+                "INSERT INTO feedback (ts, query_id, helpful, comment) VALUES (?,?,?,?)",
+                (time.time(), query_id, int(helpful), comment),
+            )
+            return int(cursor.lastrowid or 0)
+
+    def feedback(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._execute("SELECT * FROM feedback ORDER BY id")]
+
+    def gap_report(self, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
+        """What users asked that the pages do not answer, and the answers they found unhelpful."""
+        unanswered = self._execute(
+            "SELECT lower(question) AS question, count(*) AS count, max(ts) AS last FROM queries WHERE answered = 0 "
+            "GROUP BY lower(question) ORDER BY count DESC, last DESC LIMIT ?",
+            (limit,),
+        )
+        unhelpful = self._execute(
+            "SELECT q.question AS question, q.chunk_id AS chunk_id, count(*) AS count, "
+            "group_concat(f.comment, ' | ') AS comments FROM feedback f JOIN queries q ON q.query_id = f.query_id "
+            "WHERE f.helpful = 0 GROUP BY q.question, q.chunk_id ORDER BY count DESC, max(f.ts) DESC LIMIT ?",
+            (limit,),
+        )
+        return {"unanswered": [dict(r) for r in unanswered], "unhelpful": [dict(r) for r in unhelpful]}
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()

@@ -1,0 +1,79 @@
+"""The chat page, the rendered drug pages and the editors' report (Jinja2). No ranking logic."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+
+from faqbot.errors import FaqbotError
+from faqbot.pages import parse_page, slugify
+from faqbot.retrieval import Answerer
+from faqbot.store import Store
+
+WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+# raw HTML in pages is shown as text, never executed: html=False escapes it
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+
+
+def render_markdown(text: str) -> Markup:
+    """Markdown to HTML with raw HTML escaped and unsafe link schemes refused."""
+    return Markup(_markdown.render(text))
+
+
+def page_outline(page_path: Path, data_root: Path) -> dict[str, Any]:
+    """The page as a list of blocks (heading level, title, anchor, html), anchors as citations use them."""
+    page = parse_page(page_path, root=data_root)
+    blocks: list[dict[str, Any]] = []
+    shown: tuple[str, ...] = ()
+    for section in page.sections:
+        for depth in range(len(section.path) - 1):
+            if shown[: depth + 1] != section.path[: depth + 1]:
+                title = section.path[depth]
+                blocks.append({"level": depth + 2, "title": title, "anchor": slugify(title), "html": Markup("")})
+        blocks.append(
+            {
+                "level": len(section.path) + 1,
+                "title": section.path[-1],
+                "anchor": section.anchor,
+                "html": render_markdown(section.text),
+            }
+        )
+        shown = section.path
+    faqs = [{"question": f.question, "anchor": f.anchor, "html": render_markdown(f.answer)} for f in page.faqs]
+    return {"page": page, "blocks": blocks, "faqs": faqs}
+
+
+def add_web_routes(app: FastAPI, answerer: Callable[[], Answerer], store: Store) -> None:
+    """Mount the static files and the HTML routes on app."""
+    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
+    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def chat(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "chat.html", {})
+
+    @app.get("/pages/{doc_id}", response_class=HTMLResponse, summary="A drug page rendered as HTML, with section anchors")
+    def page(request: Request, doc_id: str) -> HTMLResponse:
+        ans = answerer()
+        drug = ans.index.drugs.get(doc_id)  # only ids of indexed pages: no path from the request reaches the disk
+        if drug is None:
+            raise HTTPException(status_code=404, detail=f"no page '{doc_id[:80]}'; see GET /drugs for the pages there are")
+        settings = request.app.state.settings
+        path = settings.data_dir / Path(drug.source_path).relative_to(Path(drug.source_path).parts[0])
+        try:
+            outline = page_outline(path, settings.data_dir)
+        except (OSError, FaqbotError) as exc:
+            raise HTTPException(status_code=404, detail=f"page '{doc_id}' cannot be read now; rebuild the index") from exc
+        return templates.TemplateResponse(request, "page.html", {**outline, "drug": drug})
+
+    @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
+    def report(request: Request) -> HTMLResponse:
+        return templates.TemplateResponse(request, "report.html", {"report": store.gap_report(limit=50)})
