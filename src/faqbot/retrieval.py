@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from importlib import resources
 from pathlib import Path
 from threading import Lock
@@ -18,7 +18,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from faqbot.chunks import Chunk
-from faqbot.embedding import CachedQueryEmbedder, Embedder, load_embedder, model_id_for
+from faqbot.embedding import CachedQueryEmbedder, Embedder, load_embedder, model_id_for, packaged_model_path
 from faqbot.errors import FaqbotError
 from faqbot.index import Index, current_build, load_index
 from faqbot.lexical import STOPWORDS, tokenize
@@ -158,6 +158,16 @@ def _known_drug_names() -> set[str]:
     return {normalise_name(line) for line in text.splitlines() if line.strip() and not line.startswith("#")}
 
 
+@lru_cache(maxsize=1)
+def _wordpiece_vocab() -> frozenset[str]:
+    """Whole words of the packaged model's vocabulary: a rough English dictionary that ships offline."""
+    try:
+        path = packaged_model_path() / "vocab.txt"
+        return frozenset(w for w in path.read_text().split() if w.isalpha() and not w.startswith("#"))
+    except (OSError, FaqbotError):
+        return frozenset()
+
+
 SENTENCE_RE = re.compile(r"[^\n.!?]+(?:[.!?]+(?=\s|$)|$)", re.MULTILINE)
 
 
@@ -223,7 +233,11 @@ class Answerer:
     def rank(
         self, question: str, doc_ids: list[str] | None, mode: str = "full", name_tokens: set[str] | None = None
     ) -> tuple[list[int], dict[int, dict[str, float]]]:
-        """Chunk indices best first, with each candidate's signals. doc_ids restricts to those pages."""
+        """Chunk indices best first, with each candidate's signals. doc_ids restricts to those pages.
+
+        With one page, the dense query gets the drug's title in front, as its passages have it:
+        a follow-up ("and in pregnancy?") or a misspelt name then reads like the passages do.
+        """
         index = self.index
         candidates = (
             np.concatenate([index.chunk_rows[d] for d in doc_ids if d in index.chunk_rows])
@@ -235,7 +249,12 @@ class Answerer:
         signals: dict[int, dict[str, float]] = {}
         dense = np.full(len(index.chunks), -1.0, dtype=np.float32)
         if mode != "lexical":
-            qv = self.embedder.encode([question])[0]
+            dense_query = question
+            if mode == "full" and doc_ids is not None and len(doc_ids) == 1:
+                title = index.drugs[doc_ids[0]].title
+                if title.lower() not in question.lower():
+                    dense_query = f"{title}: {question}"
+            qv = self.embedder.encode([dense_query])[0]
             if doc_ids is not None:
                 rows = np.flatnonzero(np.isin(index.vector_chunk, candidates))
                 scores = index.vectors[rows] @ qv
@@ -310,6 +329,16 @@ class Answerer:
             previous = self.sessions.get(session_id)
             if previous is not None and previous in self.index.drugs:
                 target = [DrugMatch(previous, self.index.drugs[previous].title, "context")]
+            else:
+                strange = self.unknown_words(question)
+                if strange:
+                    names = ", ".join(f"'{w}'" for w in strange)
+                    return self._response(
+                        question, session_id, started, answered=False, ranked=[], signals={}, k=k, drug=None,
+                        message=f"I don't know {names}: if it is a medicine, no page here covers it. "
+                        f"faqbot answers about the {len(self.index.drugs)} drugs listed at /drugs.",
+                        notices=[],
+                    )  # fmt: skip
         for m in absent:
             notices.append(f"No page here covers '{m.matched}'; this answer is about {self.index.drugs[target[0].doc_id].title}.")  # type: ignore[index]
         name_tokens = {t for m in known for t in tokenize(m.matched)} | {
@@ -343,6 +372,22 @@ class Answerer:
             question, session_id, started, answered=answered, ranked=ranked, signals=signals, k=k, drug=primary,
             message=message, notices=notices, score=score, features=features,
         )  # fmt: skip
+
+    def unknown_words(self, question: str) -> list[str]:
+        """Words that look like names nothing here knows (a brand without a page, say).
+
+        A word counts when the pages never use it and the model's English vocabulary has no
+        entry for it; only asked when a question names no known drug and has no session drug.
+        """
+        vocab = self.index.bm25.vocab_dict
+        found = []
+        for word in re.findall(r"[a-z]+", question.lower()):
+            if len(word) < 5 or word in STOPWORDS or word in TOPIC_WORDS or word in _wordpiece_vocab():
+                continue
+            if any(stem in vocab for stem in tokenize(word)):
+                continue
+            found.append(word)
+        return found
 
     def _rank_pair(
         self, question: str, target: list[DrugMatch], name_tokens: set[str]

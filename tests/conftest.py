@@ -1,0 +1,72 @@
+"""Shared fixtures: every test's state lives under tmp_path; the real model is loaded once."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data"
+SEED = DATA / "alemtuzumab.md"
+SHARED = REPO.parent / "shared"
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test reads or writes the developer's index or database."""
+    monkeypatch.setenv("FAQBOT_INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("FAQBOT_DB", str(tmp_path / "var" / "faqbot.sqlite3"))
+    monkeypatch.setenv("FAQBOT_DATA_DIR", str(tmp_path / "data"))
+
+
+@pytest.fixture
+def seed_dir(tmp_path: Path) -> Path:
+    """A data folder holding only the seed page."""
+    folder = tmp_path / "data"
+    folder.mkdir(exist_ok=True)
+    shutil.copy(SEED, folder / SEED.name)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def real_embedder():
+    from faqbot.embedding import load_embedder
+
+    return load_embedder("packaged")
+
+
+class LiveServer:
+    """A real uvicorn server on a free loopback port, in a background thread."""
+
+    def __init__(self, app) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        import time
+
+        self.thread.start()
+        deadline = time.monotonic() + 60
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the test server did not start")
+            time.sleep(0.02)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
