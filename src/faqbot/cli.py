@@ -59,7 +59,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     answerer = open_answerer(settings)
     result = answerer.ask(args.question, k=args.k)
     if args.json:
-        print(json.dumps(result, indent=2, ensure_ascii=False))
+        print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}, indent=2, ensure_ascii=False))
         return 0
     drug = result.get("drug")
     if drug:

@@ -168,20 +168,20 @@ def extract_names(title: str, doc_id: str, alternate_text: str) -> tuple[str, ..
         r"brand names?\s+(?:such as\s+|including\s+|like\s+)?(.+?)(?:\.(?:\s|$)|;|$)",
         r"(?:also|otherwise|commonly)\s+(?:known|called|referred to)\s+as\s+(.+?)(?:\.(?:\s|$)|;|$)",
         r"(?:also|sold|available)\s+as\s+(.+?)(?:\.(?:\s|$)|;|$)",
+        r"(?:simply called|development code|code name)\s+(.+?)(?:\.(?:\s|$)|;|$)",
     ]
     for pattern in patterns:
         for match in re.finditer(pattern, text, flags=re.IGNORECASE | re.MULTILINE):
+            # the list ends at the first part that is not a name ("acetaminophen, the name used in ...")
             for part in re.split(r",|\bor\b|\band\b|/", match.group(1)):
                 name = part.strip(" '\"*`").strip()
-                name = re.split(r"\s+(?:in|for|by|from|which|that|the)\s+", name)[0].strip(" ,")
                 words = name.split()
                 if not name or len(words) > 3 or len(name) < 3:
-                    continue
-                if not re.match(r"^[A-Za-z0-9][\w\- ]*$", name):
-                    continue
-                # a name is capitalised (brand) or a single generic word; skip filler like "others"
-                if name.lower() in {"others", "other", "various", "many", "generic", "several"}:
-                    continue
+                    break
+                if not re.match(r"^[A-Za-z0-9][\w\- ]*$", name) or words[0].lower() in {"the", "a", "an", "its", "which", "that"}:
+                    break
+                if name.lower() in {"others", "other", "various", "many", "generic", "several", "more"}:
+                    break
                 names.append(name)
     doc_name = doc_id.replace("-", " ").replace("_", " ")
     names.append(doc_name)

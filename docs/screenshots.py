@@ -1,0 +1,97 @@
+"""Take the README screenshots of the chat page: docs/screenshot-desktop.png and docs/screenshot-phone.png.
+
+Builds an index of data/ with the packaged model into a temporary folder, serves it on a free
+127.0.0.1 port, asks one question in headless Chromium (Debian's chromium package) at desktop
+(1280x800) and phone (390x844) size, and saves both pictures next to this script.
+
+    .venv/bin/python docs/screenshots.py ["question"]
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import uvicorn
+from playwright.sync_api import expect, sync_playwright
+
+from faqbot.api import create_app
+from faqbot.embedding import load_embedder, model_id_for
+from faqbot.index import build_index
+from faqbot.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+OUT = Path(__file__).resolve().parent
+QUESTION = "can I take lemtrada while pregnant?"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
+SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
+
+
+@contextmanager
+def serve(settings: Settings) -> Iterator[str]:
+    """The faqbot app on a free 127.0.0.1 port in a background thread; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 300
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise SystemExit("the faqbot server did not start; see the log above")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=30)
+        sock.close()
+
+
+def main(question: str = QUESTION) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        raise SystemExit("no chromium on PATH; install Debian's chromium package (apt-get install chromium)")
+    with tempfile.TemporaryDirectory(prefix="faqbot-shots-") as tmp:
+        root = Path(tmp)
+        data = root / "data"
+        data.mkdir()
+        for page in sorted((REPO / "data").glob("*.md")):
+            shutil.copy2(page, data / page.name)
+        build_index(data, root / "index", lambda: load_embedder("packaged"), model_id_for("packaged"))
+        settings = Settings(data_dir=data, index_dir=root / "index", db=root / "db.sqlite3", model="packaged")
+        with serve(settings) as url, sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+            for name, viewport in SIZES.items():
+                context = browser.new_context(viewport=viewport, device_scale_factor=1)
+                page = context.new_page()
+                page.goto(url + "/")
+                page.get_by_label("Your question").fill(question)
+                page.get_by_label("Your question").press("Enter")
+                expect(page.locator(".msg-bot article")).to_have_count(1, timeout=60_000)
+                page.get_by_label("Your question").blur()
+                target = OUT / f"screenshot-{name}.png"
+                page.screenshot(path=str(target))
+                print(f"wrote {target.relative_to(REPO)}")
+                context.close()
+            browser.close()
+
+
+if __name__ == "__main__":
+    main(*sys.argv[1:2])

@@ -1,0 +1,470 @@
+// faqbot chat page. Every piece of page or user text reaches the DOM through textContent or
+// createTextNode, never through innerHTML: passages are quoted from pages we do not control.
+"use strict";
+
+(function () {
+  const STORAGE_KEY = "faqbot.chat.v1";
+  const MAX_TURNS = 40;
+  const TIMEOUT_MS = 30000;
+
+  const form = document.getElementById("ask-form");
+  const input = document.getElementById("question");
+  const sendButton = document.getElementById("send");
+  const list = document.getElementById("messages");
+  const contextLine = document.getElementById("context");
+  const contextDrug = document.getElementById("context-drug");
+  const resetButton = document.getElementById("reset");
+
+  // The conversation survives following a citation and coming back (sessionStorage, this tab only).
+  let state = loadState();
+  let busy = false;
+
+  function emptyState() {
+    return { sessionId: null, drug: null, turns: [], feedback: {} };
+  }
+
+  function loadState() {
+    try {
+      const saved = JSON.parse(window.sessionStorage.getItem(STORAGE_KEY) || "null");
+      if (saved && Array.isArray(saved.turns)) {
+        return Object.assign(emptyState(), saved);
+      }
+    } catch (err) {
+      // storage disabled or corrupt: start afresh
+    }
+    return emptyState();
+  }
+
+  function saveState() {
+    try {
+      window.sessionStorage.setItem(STORAGE_KEY, JSON.stringify(state));
+    } catch (err) {
+      // storage full or disabled: the conversation still works, it just is not kept
+    }
+  }
+
+  // ---- small DOM helpers --------------------------------------------------------------
+
+  function el(tag, className, text) {
+    const node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+
+  function button(label, className, onClick) {
+    const node = el("button", className, label);
+    node.type = "button";
+    node.addEventListener("click", onClick);
+    return node;
+  }
+
+  function scrollToEnd(node) {
+    node.scrollIntoView({ block: "nearest" });
+  }
+
+  function formatDate(iso) {
+    const date = new Date(iso);
+    if (!iso || Number.isNaN(date.getTime())) return iso || "unknown";
+    return date.toLocaleDateString("en-GB", { year: "numeric", month: "long", day: "numeric", timeZone: "UTC" });
+  }
+
+  // ---- passage text: markdown-ish to DOM, with highlights -----------------------------
+
+  // The API counts offsets in code points; JavaScript strings index UTF-16 units.
+  function toUnitRanges(text, ranges) {
+    const valid = (ranges || []).filter((r) => Array.isArray(r) && r.length === 2 && r[0] < r[1]);
+    if (!/[\uD800-\uDFFF]/.test(text)) return valid;
+    const units = [];
+    let unit = 0;
+    for (const ch of text) {
+      units.push(unit);
+      unit += ch.length;
+    }
+    units.push(unit);
+    const at = (i) => units[Math.max(0, Math.min(i, units.length - 1))];
+    return valid.map((r) => [at(r[0]), at(r[1])]);
+  }
+
+  // Append text[start, end) to parent: "**" pairs become <strong>, highlighted offsets <mark>.
+  function appendInline(parent, text, start, end, marks, withBold) {
+    const stars = new Set();
+    if (withBold) {
+      const found = [];
+      for (let i = text.indexOf("**", start); i !== -1 && i + 2 <= end; i = text.indexOf("**", i + 2)) found.push(i);
+      if (found.length % 2) found.pop(); // an unpaired "**" stays as written
+      found.forEach((i) => stars.add(i));
+    }
+    const runs = [];
+    let bold = false;
+    for (let i = start; i < end; ) {
+      if (stars.has(i)) {
+        bold = !bold;
+        i += 2;
+        continue;
+      }
+      const ch = text[i] === "\n" ? " " : text[i];
+      const marked = marks.some((r) => r[0] <= i && i < r[1]);
+      const last = runs[runs.length - 1];
+      if (last && last.bold === bold && last.marked === marked) last.text += ch;
+      else runs.push({ text: ch, bold: bold, marked: marked });
+      i += 1;
+    }
+    let markNode = null;
+    for (const run of runs) {
+      const node = run.bold ? el("strong", "", run.text) : document.createTextNode(run.text);
+      if (run.marked) {
+        if (!markNode) markNode = parent.appendChild(document.createElement("mark"));
+        markNode.appendChild(node);
+      } else {
+        markNode = null;
+        parent.appendChild(node);
+      }
+    }
+  }
+
+  const BULLET = /^[ \t]*[*+-][ \t]+/;
+  const NUMBERED = /^[ \t]*\d{1,3}[.)][ \t]+/;
+  const HEADING = /^[ \t]*#{1,6}[ \t]+/;
+  const TABLE_ROW = /^[ \t]*\|/;
+
+  // Passage text as paragraphs, bullet lists and table rows, keeping offsets into the raw text.
+  function renderPassage(text, highlights) {
+    const root = el("div", "passage");
+    const marks = toUnitRanges(text, highlights);
+    const lines = [];
+    let pos = 0;
+    for (const line of text.split("\n")) {
+      lines.push({ text: line, start: pos, end: pos + line.length });
+      pos += line.length + 1;
+    }
+    let block = null; // {kind: "p"|"ul"|"ol"|"pre", node, item?}
+
+    function close() {
+      block = null;
+    }
+
+    for (const line of lines) {
+      if (!line.text.trim()) {
+        close();
+        continue;
+      }
+      const bullet = BULLET.exec(line.text) || null;
+      const numbered = bullet ? null : NUMBERED.exec(line.text);
+      if (bullet || numbered) {
+        const kind = bullet ? "ul" : "ol";
+        if (!block || block.kind !== kind) {
+          block = { kind: kind, node: root.appendChild(el(kind)) };
+        }
+        const item = block.node.appendChild(el("li"));
+        const contentStart = line.start + (bullet || numbered)[0].length;
+        if (numbered) item.value = parseInt(numbered[0], 10);
+        appendInline(item, text, contentStart, line.end, marks, true);
+        block.item = item;
+        continue;
+      }
+      if (TABLE_ROW.test(line.text)) {
+        if (!block || block.kind !== "pre") block = { kind: "pre", node: root.appendChild(el("pre")) };
+        else block.node.appendChild(document.createTextNode("\n"));
+        appendInline(block.node, text, line.start, line.end, marks, false);
+        continue;
+      }
+      const heading = HEADING.exec(line.text);
+      if (heading) {
+        const p = root.appendChild(el("p"));
+        const strong = p.appendChild(el("strong"));
+        appendInline(strong, text, line.start + heading[0].length, line.end, marks, true);
+        close();
+        continue;
+      }
+      if (block && (block.kind === "ul" || block.kind === "ol") && /^[ \t]/.test(line.text)) {
+        // an indented line continues the list item above it
+        block.item.appendChild(document.createTextNode(" "));
+        appendInline(block.item, text, line.start, line.end, marks, true);
+        continue;
+      }
+      if (!block || block.kind !== "p") {
+        block = { kind: "p", node: root.appendChild(el("p")) };
+      } else {
+        block.node.appendChild(document.createTextNode(" "));
+      }
+      appendInline(block.node, text, line.start, line.end, marks, true);
+    }
+    return root;
+  }
+
+  // ---- bubbles ------------------------------------------------------------------------
+
+  function addMessage(role, content) {
+    const item = el("li", "msg msg-" + role);
+    item.appendChild(content);
+    list.appendChild(item);
+    return item;
+  }
+
+  function addUserBubble(question) {
+    const bubble = el("p", "bubble");
+    bubble.appendChild(el("span", "visually-hidden", "You asked: "));
+    bubble.appendChild(document.createTextNode(question));
+    return addMessage("user", bubble);
+  }
+
+  function botBubble(label) {
+    const bubble = el("article", "bubble");
+    bubble.setAttribute("aria-label", label);
+    return bubble;
+  }
+
+  function sectionLabel(passage) {
+    return passage.title + " › " + passage.section;
+  }
+
+  function citation(passage, lead) {
+    const line = el("p", "citation");
+    line.appendChild(document.createTextNode(lead));
+    const link = el("a", "cite-link", sectionLabel(passage));
+    link.href = passage.url;
+    line.appendChild(link);
+    line.appendChild(document.createTextNode(" · page updated "));
+    const time = el("time", "", formatDate(passage.last_modified));
+    time.dateTime = passage.last_modified || "";
+    line.appendChild(time);
+    return line;
+  }
+
+  function passageBlock(passage) {
+    const fragment = document.createDocumentFragment();
+    if (passage.kind === "faq" && passage.question) {
+      fragment.appendChild(el("p", "faq-question", passage.question));
+    }
+    fragment.appendChild(renderPassage(passage.text || "", passage.highlights));
+    return fragment;
+  }
+
+  function suggestionQuestion(passage) {
+    if (passage.kind === "faq" && passage.question) return passage.question;
+    return passage.title + " " + passage.section.split(" › ").join(" ");
+  }
+
+  function renderResponse(data) {
+    const bubble = botBubble(data.answered ? "faqbot's answer" : "faqbot has no answer");
+    for (const notice of data.notices || []) {
+      const note = el("p", "notice", notice);
+      note.setAttribute("role", "alert");
+      bubble.appendChild(note);
+    }
+    if (data.answered && data.answer) {
+      const answer = data.answer;
+      bubble.appendChild(passageBlock(answer));
+      bubble.appendChild(citation(answer, "From "));
+      bubble.appendChild(el("p", "disclaimer", "Not medical advice. Ask a pharmacist or doctor about your own treatment."));
+      const others = data.alternatives || [];
+      if (others.length) {
+        const details = el("details", "alternatives");
+        details.appendChild(el("summary", "", "Other possible answers (" + others.length + ")"));
+        const items = details.appendChild(el("ol"));
+        for (const other of others) {
+          const item = items.appendChild(el("li"));
+          item.appendChild(citation(other, ""));
+          item.appendChild(passageBlock(other));
+        }
+        bubble.appendChild(details);
+      }
+      bubble.appendChild(feedbackRow(data.query_id));
+    } else {
+      bubble.appendChild(el("p", "no-answer", data.message || "faqbot has no answer to this question."));
+      const others = data.alternatives || [];
+      if (others.length) {
+        const labelId = "suggest-" + data.query_id;
+        const label = el("p", "suggestions-label", "Perhaps you meant one of these:");
+        label.id = labelId;
+        bubble.appendChild(label);
+        const items = el("ul", "suggestions");
+        items.setAttribute("aria-labelledby", labelId);
+        for (const other of others) {
+          const question = suggestionQuestion(other);
+          const text = other.kind === "faq" && other.question ? other.question : sectionLabel(other);
+          items.appendChild(el("li")).appendChild(button(text, "suggestion", () => ask(question)));
+        }
+        bubble.appendChild(items);
+      }
+    }
+    return addMessage("bot", bubble);
+  }
+
+  function feedbackRow(queryId) {
+    const row = el("div", "feedback");
+    const label = el("span", "feedback-label", "Was this helpful?");
+    const yes = button("Helpful", "secondary", () => send(true));
+    const no = button("Not helpful", "secondary", () => send(false));
+    const comment = el("details", "feedback-comment");
+    comment.appendChild(el("summary", "", "Add a comment (optional)"));
+    const commentLabel = el("label", "");
+    commentLabel.appendChild(el("span", "visually-hidden", "Comment for the editors"));
+    const box = el("textarea");
+    box.maxLength = 2000;
+    box.placeholder = "What were you looking for? Sent with your Helpful / Not helpful click.";
+    commentLabel.appendChild(box);
+    comment.appendChild(commentLabel);
+    const status = el("span", "feedback-status");
+    status.setAttribute("role", "status");
+    row.append(label, yes, no, status, comment);
+
+    function done(helpful) {
+      yes.disabled = true;
+      no.disabled = true;
+      yes.setAttribute("aria-pressed", String(helpful === true));
+      no.setAttribute("aria-pressed", String(helpful === false));
+      comment.hidden = true;
+      status.className = "feedback-status";
+      status.textContent = "Thanks for your feedback.";
+    }
+
+    async function send(helpful) {
+      yes.disabled = true;
+      no.disabled = true;
+      status.textContent = "Sending…";
+      const body = { query_id: queryId, helpful: helpful };
+      const text = box.value.trim();
+      if (text) body.comment = text;
+      try {
+        const response = await postJSON("/feedback", body);
+        if (!response.ok) throw new Error(await errorDetail(response));
+        state.feedback[queryId] = helpful;
+        saveState();
+        done(helpful);
+      } catch (err) {
+        yes.disabled = false;
+        no.disabled = false;
+        status.className = "feedback-status failed";
+        status.textContent = "Could not send your feedback: " + err.message;
+      }
+    }
+
+    if (Object.prototype.hasOwnProperty.call(state.feedback, queryId)) done(state.feedback[queryId]);
+    return row;
+  }
+
+  function renderError(title, detail, question) {
+    const bubble = botBubble("Error");
+    bubble.classList.add("bubble-error");
+    bubble.setAttribute("role", "alert");
+    const text = bubble.appendChild(el("p"));
+    text.appendChild(el("strong", "", title));
+    if (detail) text.appendChild(document.createTextNode(" " + detail));
+    if (question) {
+      bubble.appendChild(button("Try again", "secondary", (event) => {
+        event.currentTarget.disabled = true;
+        ask(question);
+      }));
+    }
+    return addMessage("bot", bubble);
+  }
+
+  function showContext() {
+    contextLine.hidden = !state.drug;
+    contextDrug.textContent = state.drug || "";
+    resetButton.hidden = state.turns.length === 0;
+  }
+
+  // ---- talking to the server ----------------------------------------------------------
+
+  function postJSON(url, body) {
+    const controller = new AbortController();
+    const timer = window.setTimeout(() => controller.abort(), TIMEOUT_MS);
+    return fetch(url, {
+      method: "POST",
+      headers: { "Content-Type": "application/json", Accept: "application/json" },
+      body: JSON.stringify(body),
+      signal: controller.signal,
+    }).finally(() => window.clearTimeout(timer));
+  }
+
+  async function errorDetail(response) {
+    try {
+      const data = await response.json();
+      if (typeof data.detail === "string") return data.detail;
+      if (data.detail) return JSON.stringify(data.detail);
+    } catch (err) {
+      // not JSON: fall through to the status line
+    }
+    return "HTTP " + response.status + (response.statusText ? " " + response.statusText : "");
+  }
+
+  async function ask(question, typed) {
+    question = question.trim();
+    if (!question || busy) return;
+    busy = true;
+    sendButton.disabled = true;
+    if (typed) input.value = "";
+    addUserBubble(question);
+    const thinking = el("p", "bubble");
+    thinking.setAttribute("role", "status");
+    thinking.appendChild(document.createTextNode("Thinking"));
+    thinking.appendChild(el("span", "dots"));
+    const pending = addMessage("bot", thinking);
+    pending.classList.add("thinking");
+    list.setAttribute("aria-busy", "true");
+    scrollToEnd(pending);
+
+    const body = { question: question };
+    if (state.sessionId) body.session_id = state.sessionId;
+    let shown;
+    try {
+      const response = await postJSON("/ask", body);
+      pending.remove();
+      if (response.ok) {
+        const data = await response.json();
+        state.sessionId = data.session_id || state.sessionId;
+        // a response without a drug (one no page covers) leaves the server's context as it was
+        if (data.drug) state.drug = data.drug.title;
+        state.turns.push({ question: question, response: data });
+        state.turns = state.turns.slice(-MAX_TURNS);
+        saveState();
+        shown = renderResponse(data);
+      } else if (response.status === 422 || response.status === 413) {
+        shown = renderError("faqbot cannot take this question:", await errorDetail(response), null);
+      } else {
+        shown = renderError("faqbot had a problem answering (HTTP " + response.status + "):", await errorDetail(response), question);
+      }
+    } catch (err) {
+      pending.remove();
+      const detail = err && err.name === "AbortError"
+        ? "It took too long to answer. Please try again."
+        : "Check your connection and try again.";
+      shown = renderError("Could not reach faqbot.", detail, question);
+    } finally {
+      busy = false;
+      sendButton.disabled = false;
+      list.removeAttribute("aria-busy");
+    }
+    showContext();
+    scrollToEnd(shown);
+  }
+
+  function reset() {
+    state = emptyState();
+    saveState();
+    list.replaceChildren();
+    showContext();
+    input.focus();
+  }
+
+  // ---- wiring -------------------------------------------------------------------------
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    ask(input.value, true);
+  });
+  for (const chip of document.querySelectorAll(".chip[data-question]")) {
+    chip.addEventListener("click", () => ask(chip.dataset.question));
+  }
+  resetButton.addEventListener("click", reset);
+
+  for (const turn of state.turns) {
+    addUserBubble(turn.question);
+    renderResponse(turn.response);
+  }
+  showContext();
+  if (state.turns.length) scrollToEnd(list.lastElementChild);
+})();
