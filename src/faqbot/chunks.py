@@ -72,7 +72,7 @@ def split_text(text: str, max_chars: int = MAX_CHARS) -> list[str]:
 
 def page_chunks(page: Page, max_chars: int = MAX_CHARS) -> list[Chunk]:
     """The passages of one page, sections in page order, then FAQs."""
-    common = {
+    common: dict[str, Any] = {
         "doc_id": page.doc_id,
         "title": page.title,
         "source_path": page.source_path,

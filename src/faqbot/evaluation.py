@@ -137,7 +137,7 @@ def summarise(outcomes: list[Outcome]) -> Metrics:
         values["mrr@10"] = float(np.mean([reciprocal_rank(o.ranked, set(o.case.relevant)) for o in answerable]))
         values["ndcg@10"] = float(np.mean([ndcg(o.ranked, set(o.case.relevant)) for o in answerable]))
         values["false_abstention"] = float(np.mean([not o.answered for o in answerable]))
-        correct = [o.answered and o.ranked[:1] and o.ranked[0] in o.case.relevant for o in answerable]
+        correct = [o.answered and bool(o.ranked) and o.ranked[0] in o.case.relevant for o in answerable]
         values["coverage"] = float(np.mean(correct))
     if unanswerable:
         values["withheld_unanswerable"] = float(np.mean([not o.answered for o in unanswerable]))

@@ -170,6 +170,7 @@ def make_faiss_index(vectors: np.ndarray) -> tuple[Any, str]:
     import faiss
 
     dim = vectors.shape[1]
+    index: Any
     if len(vectors) <= EXACT_LIMIT:
         index = faiss.IndexFlatIP(dim)
         kind = "flat-ip"

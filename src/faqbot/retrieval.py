@@ -335,8 +335,8 @@ class Answerer:
                     names = ", ".join(f"'{w}'" for w in strange)
                     return self._response(
                         question, session_id, started, answered=False, ranked=[], signals={}, k=k, drug=None,
-                        message=f"I don't know {names}: if it is a medicine, no page here covers it. "
-                        f"faqbot answers about the {len(self.index.drugs)} drugs listed at /drugs.",
+                        message=f"No page here covers {names}. faqbot answers only from its pages about the "
+                        f"{len(self.index.drugs)} drugs listed at /drugs.",
                         notices=[],
                     )  # fmt: skip
         for m in absent:

@@ -59,8 +59,17 @@
     return node;
   }
 
-  function scrollToEnd(node) {
-    node.scrollIntoView({ block: "nearest" });
+  // Scroll a new bubble into view above the sticky composer, its top first when it is tall.
+  function reveal(node) {
+    const composer = document.querySelector(".composer");
+    const bottom = window.innerHeight - (composer ? composer.offsetHeight : 0);
+    const box = node.getBoundingClientRect();
+    const gap = 12;
+    if (box.bottom + gap > bottom) {
+      window.scrollBy(0, Math.max(0, Math.min(box.bottom + gap - bottom, box.top - gap)));
+    } else if (box.top < 0) {
+      window.scrollBy(0, box.top - gap);
+    }
   }
 
   function formatDate(iso) {
@@ -138,52 +147,47 @@
       lines.push({ text: line, start: pos, end: pos + line.length });
       pos += line.length + 1;
     }
-    let block = null; // {kind: "p"|"ul"|"ol"|"pre", node, item?}
-
-    function close() {
-      block = null;
-    }
+    let block = null; // the open block: {kind: "p"|"ul"|"ol"|"pre", node, item}
+    let afterBlank = false;
 
     for (const line of lines) {
       if (!line.text.trim()) {
-        close();
+        afterBlank = true;
         continue;
       }
-      const bullet = BULLET.exec(line.text) || null;
-      const numbered = bullet ? null : NUMBERED.exec(line.text);
-      if (bullet || numbered) {
-        const kind = bullet ? "ul" : "ol";
-        if (!block || block.kind !== kind) {
-          block = { kind: kind, node: root.appendChild(el(kind)) };
-        }
+      const gap = afterBlank;
+      afterBlank = false;
+      const marker = BULLET.exec(line.text) || NUMBERED.exec(line.text);
+      if (marker) {
+        // blank lines between bullets (common in the pages) do not end the list
+        const kind = BULLET.test(line.text) ? "ul" : "ol";
+        if (!block || block.kind !== kind) block = { kind: kind, node: root.appendChild(el(kind)) };
         const item = block.node.appendChild(el("li"));
-        const contentStart = line.start + (bullet || numbered)[0].length;
-        if (numbered) item.value = parseInt(numbered[0], 10);
-        appendInline(item, text, contentStart, line.end, marks, true);
+        if (kind === "ol") item.value = parseInt(marker[0], 10);
+        appendInline(item, text, line.start + marker[0].length, line.end, marks, true);
         block.item = item;
         continue;
       }
       if (TABLE_ROW.test(line.text)) {
-        if (!block || block.kind !== "pre") block = { kind: "pre", node: root.appendChild(el("pre")) };
+        if (!block || block.kind !== "pre" || gap) block = { kind: "pre", node: root.appendChild(el("pre")) };
         else block.node.appendChild(document.createTextNode("\n"));
         appendInline(block.node, text, line.start, line.end, marks, false);
         continue;
       }
       const heading = HEADING.exec(line.text);
       if (heading) {
-        const p = root.appendChild(el("p"));
-        const strong = p.appendChild(el("strong"));
+        const strong = root.appendChild(el("p")).appendChild(el("strong"));
         appendInline(strong, text, line.start + heading[0].length, line.end, marks, true);
-        close();
+        block = null;
         continue;
       }
-      if (block && (block.kind === "ul" || block.kind === "ol") && /^[ \t]/.test(line.text)) {
+      if (block && block.item && /^[ \t]/.test(line.text)) {
         // an indented line continues the list item above it
         block.item.appendChild(document.createTextNode(" "));
         appendInline(block.item, text, line.start, line.end, marks, true);
         continue;
       }
-      if (!block || block.kind !== "p") {
+      if (!block || block.kind !== "p" || gap) {
         block = { kind: "p", node: root.appendChild(el("p")) };
       } else {
         block.node.appendChild(document.createTextNode(" "));
@@ -262,7 +266,7 @@
       if (others.length) {
         const details = el("details", "alternatives");
         details.appendChild(el("summary", "", "Other possible answers (" + others.length + ")"));
-        const items = details.appendChild(el("ol"));
+        const items = details.appendChild(el("ol", "alternatives-list"));
         for (const other of others) {
           const item = items.appendChild(el("li"));
           item.appendChild(citation(other, ""));
@@ -405,7 +409,7 @@
     const pending = addMessage("bot", thinking);
     pending.classList.add("thinking");
     list.setAttribute("aria-busy", "true");
-    scrollToEnd(pending);
+    reveal(pending);
 
     const body = { question: question };
     if (state.sessionId) body.session_id = state.sessionId;
@@ -439,7 +443,7 @@
       list.removeAttribute("aria-busy");
     }
     showContext();
-    scrollToEnd(shown);
+    reveal(shown);
   }
 
   function reset() {
@@ -466,5 +470,5 @@
     renderResponse(turn.response);
   }
   showContext();
-  if (state.turns.length) scrollToEnd(list.lastElementChild);
+  if (state.turns.length) reveal(list.lastElementChild);
 })();
