@@ -34,10 +34,13 @@ def seed_dir(tmp_path: Path) -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_embedder():
-    from faqbot.embedding import load_embedder
+def real_embedder(tmp_path_factory):
+    """The packaged model the way the product runs it: exported once to ONNX, run by ONNX Runtime."""
+    from faqbot.embedding import OnnxEmbedder, load_embedder
 
-    return load_embedder("packaged")
+    embedder = load_embedder("packaged", tmp_path_factory.mktemp("models"))
+    assert isinstance(embedder, OnnxEmbedder), "the ONNX export failed; see the warning above"
+    return embedder
 
 
 class LiveServer:

@@ -13,6 +13,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faqbot import __version__
@@ -44,6 +45,8 @@ class AskRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("question is empty; type a question about a medicine")
+        if any("\ud800" <= ch <= "\udfff" for ch in value):  # a lone surrogate from a JSON escape is not text
+            raise ValueError("question holds an invalid character (a lone UTF-16 surrogate); send plain Unicode text")
         if len(value) > 1000:
             raise ValueError(f"question is {len(value)} characters; shorten it to at most 1000")
         return value
@@ -51,7 +54,7 @@ class AskRequest(BaseModel):
     @field_validator("session_id")
     @classmethod
     def _session(cls, value: str | None) -> str | None:
-        if value is not None and not SESSION_RE.match(value):
+        if value is not None and not SESSION_RE.fullmatch(value):  # match() would let a trailing newline through
             raise ValueError("session_id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'; use the one /ask returned")
         return value
 
@@ -100,6 +103,21 @@ class Drug(BaseModel):
     url: str
 
 
+class Problem(BaseModel):
+    detail: str = Field(description="What was wrong with the request and what to change.")
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI entries for the error statuses a route can answer: all carry a one-line `detail`."""
+    described = {
+        404: "Unknown id",
+        413: "Request body too large",
+        422: "Invalid request",
+        503: "No index has been built yet",
+    }
+    return {code: {"model": Problem, "description": described[code]} for code in codes}
+
+
 class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -125,7 +143,11 @@ class Health(BaseModel):
 
 
 class BodyLimit:
-    """Refuse bodies over MAX_BODY with 413 before they are read into memory."""
+    """Refuse bodies over MAX_BODY with 413; never holds more than MAX_BODY of a body in memory.
+
+    The body is read here, before the app sees it: an error raised from inside the app's own
+    reading would reach FastAPI wrapped (BaseHTTPMiddleware) and come out as a 400 parse error.
+    """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
         self.app = app
@@ -139,31 +161,33 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._reject(send)
             return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
+        body = bytearray()
+        more = True
+        while more:  # a chunked body declares no length: count what arrives
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _TooLarge
-            return message
+            if message["type"] != "http.request":
+                return  # the client went away before its request was complete
+            body += message.get("body", b"")
+            if len(body) > self.limit:
+                await self._reject(send)
+                return
+            more = message.get("more_body", False)
+        replayed = False
 
-        try:
-            await self.app(scope, limited, send)
-        except _TooLarge:
-            await self._reject(send)
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
         response = JSONResponse(
             {"detail": f"request body is larger than {self.limit // 1024} KB; send a shorter question"}, status_code=413
         )
         await response({"type": "http"}, _empty_receive, send)
-
-
-class _TooLarge(Exception):
-    pass
 
 
 async def _empty_receive() -> Message:
@@ -221,6 +245,13 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _describe(list(exc.errors()))}, status_code=422)
 
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail
+        if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words for bad bytes
+            detail = 'the request body is not UTF-8 JSON that can be read; send a JSON object such as {"question": "..."}'
+        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
@@ -237,11 +268,16 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         )
     app.add_middleware(BodyLimit)
 
-    @app.post("/ask", response_model=AskResponse, summary="Answer a question with a cited passage, or abstain")
+    @app.post(
+        "/ask",
+        response_model=AskResponse,
+        summary="Answer a question with a cited passage, or abstain",
+        responses=_errors(413, 422, 503),
+    )
     def ask(body: AskRequest, ans: Answerer = Depends(answerer)) -> dict[str, Any]:
         if body.drug is not None and body.drug not in ans.index.drugs:
             raise HTTPException(
-                status_code=422, detail=f"drug: unknown doc_id '{body.drug[:80]}'; use one of the doc_ids from GET /drugs"
+                status_code=422, detail=f"drug: unknown doc_id {body.drug[:80]!r}; use one of the doc_ids from GET /drugs"
             )
         result = ans.ask(body.question, session_id=body.session_id, k=body.k, drug=body.drug)
         try:
@@ -250,11 +286,18 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
             log.exception("could not log query %s", result["query_id"])
         return {key: value for key, value in result.items() if not key.startswith("_")}
 
-    @app.get("/drugs", response_model=list[Drug], summary="The drugs faqbot has pages for, with their names")
+    @app.get(
+        "/drugs", response_model=list[Drug], summary="The drugs faqbot has pages for, with their names", responses=_errors(503)
+    )
     def drugs(ans: Answerer = Depends(answerer)) -> list[dict[str, Any]]:
         return ans.drug_list
 
-    @app.post("/feedback", response_model=FeedbackResponse, summary="Mark an answer helpful or not helpful")
+    @app.post(
+        "/feedback",
+        response_model=FeedbackResponse,
+        summary="Mark an answer helpful or not helpful",
+        responses=_errors(404, 413, 422),
+    )
     def feedback(body: FeedbackRequest) -> dict[str, Any]:
         if not store.has_query(body.query_id):
             raise HTTPException(

@@ -30,7 +30,7 @@ def cmd_build(args: argparse.Namespace) -> int:
     report = build_index(
         settings.data_dir,
         settings.index_dir,
-        lambda: load_embedder(settings.model),
+        lambda: load_embedder(settings.model, settings.index_dir / "models"),
         model_id_for(settings.model),
         full=args.full,
         progress=sys.stderr.isatty(),
@@ -150,6 +150,7 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--index", dest="index_dir", type=Path)
     ev.add_argument("--out", type=Path, default=Path("eval/reports"))
     ev.add_argument("--fit", action="store_true", help="refit the weights and calibration on the dev split")
+    ev.add_argument("--record-baseline", action="store_true", help="write the test split's gate figures to eval/baseline.json")
     ev.add_argument("--beir", type=Path, help="a BEIR-style folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)")
     ev.add_argument("--medquad", type=Path, help="the MedQuAD jsonl file")
     ev.add_argument("--limit", type=int, default=0, help="use only the first N documents of an external set")

@@ -7,8 +7,11 @@ command that never embeds should not pay for it.
 from __future__ import annotations
 
 import hashlib
+import json
+import logging
 import os
 import re
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from threading import Lock
@@ -18,6 +21,7 @@ import numpy as np
 
 from faqbot.errors import ModelError
 
+log = logging.getLogger("faqbot")
 PACKAGED = "packaged"
 PACKAGED_MODEL_ID = "sentence-transformers/all-MiniLM-L6-v2"
 
@@ -73,6 +77,98 @@ class SentenceTransformerEmbedder:
         return np.asarray(vectors, dtype=np.float32)
 
 
+class OnnxEmbedder:
+    """The same model through ONNX Runtime: a few ms a query, and no torch import in the server.
+
+    The ONNX file is exported once from the packaged model (see export_onnx) and gives the same
+    vectors as sentence-transformers (cosine 1.0 to 1e-6): mean pooling over the last hidden
+    state, then L2 normalisation, inputs truncated at the model's 256 tokens.
+    """
+
+    def __init__(self, model_dir: Path, onnx_path: Path, model_id: str, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        self.model_id = model_id
+        self.dim = int(json.loads((model_dir / "config.json").read_text())["hidden_size"])
+        max_len = int(json.loads((model_dir / "sentence_bert_config.json").read_text()).get("max_seq_length", 256))
+        self._tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        self._tokenizer.enable_truncation(max_len)
+        self._tokenizer.no_padding()
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(2, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self._session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+
+    def _run(self, texts: list[str]) -> np.ndarray:
+        encodings = self._tokenizer.encode_batch(texts)
+        width = max(len(e.ids) for e in encodings)
+        ids = np.zeros((len(texts), width), dtype=np.int64)
+        mask = np.zeros((len(texts), width), dtype=np.int64)
+        for i, e in enumerate(encodings):
+            ids[i, : len(e.ids)] = e.ids
+            mask[i, : len(e.ids)] = 1
+        hidden = self._session.run(None, {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)})[0]
+        summed = (hidden * mask[..., None]).sum(axis=1)
+        vectors = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1)
+        return vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
+
+    def encode(self, texts: list[str], *, progress: bool = False) -> np.ndarray:
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        # batches of similar length waste little on padding
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        batches = [order[i : i + 32] for i in range(0, len(order), 32)]
+        if progress:
+            from tqdm import tqdm
+
+            batches = tqdm(batches, desc="embedding", unit="batch")
+        for batch in batches:
+            out[batch] = self._run([texts[i] for i in batch])
+        return out
+
+
+def export_onnx(model_dir: Path, onnx_path: Path) -> None:
+    """Export the transformer of a sentence-transformers folder to ONNX (needs torch and onnx, once)."""
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    import torch
+    from transformers import AutoModel
+
+    class Encoder(torch.nn.Module):
+        def __init__(self, model: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, token_type_ids: torch.Tensor) -> torch.Tensor:
+            out = self.model(input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids)
+            return out.last_hidden_state
+
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    model = AutoModel.from_pretrained(str(model_dir)).eval()
+    sample = torch.ones((2, 8), dtype=torch.int64)
+    onnx_path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = onnx_path.with_name(f".{onnx_path.name}.{os.getpid()}.tmp")
+    axes = {0: "batch", 1: "tokens"}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the exporter's advice is about graphs we do not build
+        torch.onnx.export(
+            Encoder(model),
+            (sample, sample, torch.zeros_like(sample)),
+            str(tmp),
+            input_names=["input_ids", "attention_mask", "token_type_ids"],
+            output_names=["last_hidden_state"],
+            dynamic_axes={"input_ids": axes, "attention_mask": axes, "token_type_ids": axes, "last_hidden_state": axes},
+            opset_version=17,
+            dynamo=False,
+        )
+    os.replace(tmp, onnx_path)
+
+
 class HashingEmbedder:
     """A deterministic stand-in for fast unit tests: hashed word and character-trigram counts."""
 
@@ -123,11 +219,24 @@ class CachedQueryEmbedder:
         return np.stack(rows).astype(np.float32) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
 
-def load_embedder(model: str) -> Embedder:
-    """The embedder a setting names: "packaged" (default), a model folder, or "hashing" for tests."""
+def load_embedder(model: str, cache_dir: Path | None = None) -> Embedder:
+    """The embedder a setting names: "packaged" (default), a model folder, or "hashing" for tests.
+
+    With cache_dir, the model runs through ONNX Runtime from cache_dir/<name>.onnx, exported there
+    on first use; without it (or when the export is impossible) through sentence-transformers.
+    """
     if model.startswith("hashing"):
         dim = int(model.split("-", 1)[1]) if "-" in model else 256
         return HashingEmbedder(dim)
+    if cache_dir is not None:
+        model_dir = packaged_model_path() if model == PACKAGED else Path(model)
+        onnx_path = cache_dir / f"{hashlib.sha256(model_id_for(model).encode()).hexdigest()[:16]}.onnx"
+        try:
+            if not onnx_path.exists():
+                export_onnx(model_dir, onnx_path)
+            return OnnxEmbedder(model_dir, onnx_path, model_id_for(model))
+        except Exception as exc:  # no onnx/onnxruntime, or an odd model: the torch path still works
+            log.warning("ONNX Runtime unavailable for %s (%s); using sentence-transformers", model, exc)
     return SentenceTransformerEmbedder(model)
 
 

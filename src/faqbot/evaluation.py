@@ -338,6 +338,11 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     (args.out / "latest.md").write_text(md)
     write_plot(results, answerer.model, args.out / "latest.png")
     write_trec(results, args.out)
+    if args.record_baseline:
+        test_full = [o for o in results["full"] if o.case.split == "test"]
+        baseline = {k: round(v, 4) for k, v in gate_metrics(test_full).items()}
+        (args.gold.parent / "baseline.json").write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n")
+        print(f"recorded the gate's baseline in {args.gold.parent / 'baseline.json'}: {baseline}")
     print(md)
     print(f"{len(cases)} cases x {len(results)} modes in {time.perf_counter() - started:.1f}s; reports in {args.out}/")
     return 0

@@ -67,7 +67,7 @@ def cached_embeddings(texts: list[str], model: str, cache_dir: Path) -> np.ndarr
     path = cache_dir / f"emb-{key}.npy"
     if path.exists():
         return np.load(path)
-    vectors = load_embedder(model).encode(texts, progress=True)
+    vectors = load_embedder(model, cache_dir).encode(texts, progress=True)
     cache_dir.mkdir(parents=True, exist_ok=True)
     np.save(path, vectors)
     return vectors

@@ -507,7 +507,7 @@ class AnswererHolder:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = CachedQueryEmbedder(load_embedder(self.settings.model))
+            self._embedder = CachedQueryEmbedder(load_embedder(self.settings.model, self.settings.index_dir / "models"))
         return self._embedder
 
     def get(self) -> Answerer:
