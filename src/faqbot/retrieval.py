@@ -168,6 +168,7 @@ def _wordpiece_vocab() -> frozenset[str]:
         return frozenset()
 
 
+LIST_MARKER_RE = re.compile(r"\s*(?:(?:[*+-]|\d+[.)])\s+)?")
 SENTENCE_RE = re.compile(r"[^\n.!?]+(?:[.!?]+(?=\s|$)|$)", re.MULTILINE)
 
 
@@ -176,9 +177,9 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans = []
     for m in SENTENCE_RE.finditer(text):
         start, end = m.start(), m.end()
-        segment = text[start:end]
-        lead = len(segment) - len(segment.lstrip(" \t*-+"))
-        start += lead
+        marker = LIST_MARKER_RE.match(text, start, end)
+        if marker:
+            start = marker.end()
         while end > start and text[end - 1].isspace():
             end -= 1
         if end - start >= 3 and re.search(r"[A-Za-z0-9]", text[start:end]):

@@ -1,0 +1,110 @@
+"""Fast checks of the answering pieces: drug recognition, highlights, sessions, calibration fitting."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from faqbot.embedding import HashingEmbedder
+from faqbot.evaluation import choose_threshold, fit_logistic, ndcg, reciprocal_rank
+from faqbot.index import build_index, load_index
+from faqbot.retrieval import Answerer, DrugMatcher, Model, highlight, sentence_spans
+from faqbot.sessions import Sessions
+from tests.conftest import DATA
+
+
+@pytest.fixture(scope="module")
+def index(tmp_path_factory):
+    root = tmp_path_factory.mktemp("units")
+    build_index(DATA, root / "index", lambda: HashingEmbedder(256), "hashing-256")
+    return load_index(root / "index")
+
+
+@pytest.mark.parametrize(
+    ("question", "doc_id", "how"),
+    [
+        ("max dose of TYLENOL?", "paracetamol", "alias"),
+        ("acetaminophen and alcohol", "paracetamol", "alias"),
+        ("paracetemol overdose", "paracetamol", "fuzzy"),
+        ("ibuprofin for kids", "ibuprofen", "fuzzy"),
+        ("sertaline side effects", "sertraline", "fuzzy"),
+        ("Glatiramer acetate injection", "glatiramer-acetate", "title"),
+        ("copaxone", "glatiramer-acetate", "alias"),
+        ("interferon beta 1a flu symptoms", "interferon-beta-1a", "title"),
+        ("dimethyl fumarate flushing", "dimethyl-fumarate", "title"),
+    ],
+)
+def test_drug_names_brands_and_typos_are_recognised(index, question: str, doc_id: str, how: str) -> None:
+    matches = DrugMatcher(index).find(question)
+    assert [(m.doc_id, m.how) for m in matches] == [(doc_id, how)]
+
+
+def test_two_drugs_in_order_and_absent_drugs_flagged(index) -> None:
+    matcher = DrugMatcher(index)
+    assert [m.doc_id for m in matcher.find("can i take advil with coumadin")] == ["ibuprofen", "warfarin"]
+    found = matcher.find("is cladribine like lemtrada")
+    assert [(m.doc_id, m.matched) for m in found] == [(None, "cladribine"), ("alemtuzumab", "lemtrada")]
+    assert [m.doc_id for m in matcher.find("ozanimod in pregnancy")] == [None]
+
+
+def test_common_words_are_not_drugs(index) -> None:
+    for question in ["what is the maximum dose", "headache and nausea after infusion", "pregnancy and breastfeeding",
+                     "is it safe with alcohol", "monitoring blood pressure"]:  # fmt: skip
+        assert DrugMatcher(index).find(question) == [], question
+
+
+def test_absent_drug_is_never_answered_from_another_page(index) -> None:
+    answerer = Answerer(index, HashingEmbedder(256), Model())
+    result = answerer.ask("gabapentin dose")
+    assert result["answered"] is False and result["alternatives"] == [] and "gabapentin" in result["message"]
+
+
+def test_banned_drug_answers_carry_a_notice(index) -> None:
+    result = Answerer(index, HashingEmbedder(256), Model()).ask("what was meridia used for")
+    assert result["drug"]["doc_id"] == "sibutramine"
+    assert result["notices"] and "withdrawn" in result["notices"][0]
+
+
+def test_two_drug_question_returns_passages_of_both_pages(index) -> None:
+    result = Answerer(index, HashingEmbedder(256), Model()).ask("can i take ibuprofen with warfarin", k=4)
+    shown = ([result["answer"]] if result["answer"] else []) + result["alternatives"]
+    assert {p["doc_id"] for p in shown[:2]} == {"ibuprofen", "warfarin"}
+
+
+def test_highlight_marks_the_sentence_that_shares_the_question_words() -> None:
+    text = "Take it with food. Do not drink alcohol while taking it, as it raises the risk of liver damage. Store cool."
+    [[start, end]] = highlight(text, {"alcohol", "drink"})
+    assert text[start:end] == "Do not drink alcohol while taking it, as it raises the risk of liver damage."
+    bullets = "*   **Elderly:** no change.\n*   **Kidney problems:** lower the dose."
+    spans = sentence_spans(bullets)
+    assert [bullets[a:b] for a, b in spans] == ["**Elderly:** no change.", "**Kidney problems:** lower the dose."]
+
+
+def test_sessions_expire_and_are_bounded() -> None:
+    sessions = Sessions(max_sessions=2, ttl_s=0.05)
+    sessions.set("a", "x")
+    sessions.set("b", "y")
+    sessions.set("c", "z")
+    assert sessions.get("a") is None and sessions.get("c") == "z"
+    time.sleep(0.06)
+    assert sessions.get("c") is None
+
+
+def test_metrics_match_hand_computed_values() -> None:
+    ranked = ["a", "b", "c", "d"]
+    assert reciprocal_rank(ranked, {"c"}) == pytest.approx(1 / 3)
+    # relevant at ranks 1 and 3 of 2 relevant: (1 + 1/log2(4)) / (1 + 1/log2(3))
+    assert ndcg(ranked, {"a", "c"}) == pytest.approx((1 + 0.5) / (1 + 1 / np.log2(3)))
+    assert ndcg(ranked, {"z"}) == 0.0
+
+
+def test_logistic_fit_recovers_a_separating_direction_and_threshold_prefers_precision() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(400, 2))
+    y = (x[:, 0] + 0.2 * rng.normal(size=400) > 0).astype(float)
+    coef, _ = fit_logistic(x, y)
+    assert coef[0] > 3 * abs(coef[1])
+    # a wrong answer costs twice a right one: 0.6 keeps 2 right and 0 wrong, 0.2 adds 1 right and 1 wrong
+    assert choose_threshold([0.9, 0.7, 0.4, 0.3], [True, True, True, False], [True] * 4) == pytest.approx(0.31, abs=0.01)
