@@ -25,6 +25,8 @@ from faqbot.store import Store
 log = logging.getLogger("faqbot")
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_BODY = 64 * 1024
+# one character that str.strip() keeps, spelled out: JSON Schema's \s (ECMA) and Python's differ
+NOT_BLANK = r"[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -34,8 +36,16 @@ CSP = (
 class AskRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    question: str = Field(description="The visitor's question, 1-1000 characters after trimming.")
-    session_id: str | None = Field(default=None, description="Conversation id (at most 64 of A-Z a-z 0-9 _ -) for follow-ups.")
+    # the limits are checked after trimming, below; the schema states them for clients and fuzzers
+    question: str = Field(
+        description="The visitor's question, 1-1000 characters after trimming.",
+        json_schema_extra={"minLength": 1, "maxLength": 1000, "pattern": NOT_BLANK},
+    )
+    session_id: str | None = Field(
+        default=None,
+        description="Conversation id (at most 64 of A-Z a-z 0-9 _ -) for follow-ups.",
+        json_schema_extra={"pattern": SESSION_RE.pattern},
+    )
     k: int = Field(default=3, ge=1, le=10, description="How many passages to return (answer + alternatives).")
     drug: str | None = Field(default=None, description="Restrict to this drug's page (a doc_id from GET /drugs).")
 
@@ -49,6 +59,13 @@ class AskRequest(BaseModel):
             raise ValueError("question holds an invalid character (a lone UTF-16 surrogate); send plain Unicode text")
         if len(value) > 1000:
             raise ValueError(f"question is {len(value)} characters; shorten it to at most 1000")
+        return value
+
+    @field_validator("k", mode="before")
+    @classmethod
+    def _k(cls, value: Any) -> Any:
+        if isinstance(value, bool | str):  # lax ints would take "3" and true; JSON's integers are numbers
+            raise ValueError("k must be a JSON number from 1 to 10, not text or true/false")
         return value
 
     @field_validator("session_id")
@@ -122,7 +139,7 @@ class FeedbackRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")
-    helpful: bool
+    helpful: bool = Field(strict=True)
     comment: str | None = Field(default=None, max_length=2000)
 
 
@@ -247,10 +264,11 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        detail = exc.detail
-        if exc.status_code == 400 and detail == "There was an error parsing the body":  # FastAPI's words for bad bytes
-            detail = 'the request body is not UTF-8 JSON that can be read; send a JSON object such as {"question": "..."}'
-        return JSONResponse({"detail": detail}, status_code=exc.status_code, headers=exc.headers)
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            # FastAPI's words for bytes that are not UTF-8 or nest too deep: malformed JSON, like any other
+            detail = 'body: is not valid UTF-8 JSON; send a JSON object such as {"question": "..."}'
+            return JSONResponse({"detail": detail}, status_code=422)
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:

@@ -46,7 +46,13 @@ TOPIC_WORDS = {
     "elderly": "special", "kidney": "special", "liver": "special", "renal": "special", "hepatic": "special",
     "brand": "names", "names": "names", "called": "names", "used": "usage", "treat": "usage", "for": "usage",
     "precautions": "precautions", "warning": "precautions", "warnings": "precautions", "monitor": "precautions",
+    "forgot": "miss", "forget": "miss", "forgotten": "miss", "skipped": "miss", "missed": "miss",
 }  # fmt: skip
+
+
+def prior_key(chunk: Chunk) -> str:
+    """The kind of passage a learned prior applies to: "faq", or the slug of its leaf heading."""
+    return "faq" if chunk.kind == "faq" else chunk.anchor
 
 
 @dataclass(frozen=True)
@@ -68,6 +74,8 @@ class Model:
         default_factory=lambda: {"fused": 6.0, "margin": 4.0, "dense": 2.0, "lexical": 0.0, "named": 2.0, "fuzzy": -0.5,
                                  "context": 0.5, "topic": 0.3}
     )  # fmt: skip
+    # learned bonus per kind of passage (leaf heading, or "faq"), shared by all pages
+    priors: dict[str, float] = field(default_factory=dict)
     intercept: float = -6.0
     threshold: float = 0.5
     fitted_on: str = "defaults"
@@ -214,7 +222,9 @@ class Answerer:
         self.model = model or Model.load()
         self.sessions = sessions or Sessions()
         self.matcher = DrugMatcher(index)
-        self._heading_tokens = [set(tokenize(" ".join(c.heading_path))) if c.kind == "section" else set() for c in index.chunks]
+        # what a passage is about: its heading path, or for an FAQ its question (less the drug's names)
+        self._heading_tokens = [self._topic_of(c) for c in index.chunks]
+        self._prior_key = [prior_key(c) for c in index.chunks]
         self._lock = Lock()
 
     @cached_property
@@ -223,6 +233,12 @@ class Answerer:
             {"doc_id": d.doc_id, "title": d.title, "names": list(d.names), "is_banned": d.is_banned, "url": f"/pages/{d.doc_id}"}
             for d in sorted(self.index.drugs.values(), key=lambda d: d.title.lower())
         ]
+
+    def _topic_of(self, chunk: Chunk) -> set[str]:
+        if chunk.kind == "section":
+            return set(tokenize(" ".join(chunk.heading_path)))
+        names = {t for name in self.index.drugs[chunk.doc_id].names for t in tokenize(name)}
+        return set(tokenize(chunk.question or "")) - names
 
     # ---- ranking -------------------------------------------------------------------------
 
@@ -249,6 +265,7 @@ class Answerer:
             return [], {}
         signals: dict[int, dict[str, float]] = {}
         dense = np.full(len(index.chunks), -1.0, dtype=np.float32)
+        passage = np.full(len(index.chunks), -1.0, dtype=np.float32)
         if mode != "lexical":
             dense_query = question
             if mode == "full" and doc_ids is not None and len(doc_ids) == 1:
@@ -266,6 +283,8 @@ class Answerer:
                 valid = rows[0] >= 0
                 np.maximum.at(dense, index.vector_chunk[rows[0][valid]], scores[0][valid])
                 candidates = np.unique(index.vector_chunk[rows[0][valid]])
+            # the first len(chunks) rows are the passages themselves; the rest are FAQ questions
+            passage[candidates] = index.vectors[candidates] @ qv
         lexical = np.zeros(len(index.chunks), dtype=np.float32)
         q_tokens = [t for t in tokenize(question) if t not in (name_tokens or set())]
         if mode != "dense" and q_tokens:
@@ -280,7 +299,8 @@ class Answerer:
         fused_all: list[tuple[float, str, int]] = []
         for c in candidates.tolist():
             topic = 1.0 if topic_tokens & self._heading_tokens[c] else 0.0
-            d, lx = float(dense[c]), float(lexical[c])
+            prior = self.model.priors.get(self._prior_key[c], 0.0) if mode == "full" else 0.0
+            d, lx, ps = float(dense[c]), float(lexical[c]), float(passage[c])
             if mode == "lexical":
                 fused = lx
             elif mode == "dense":
@@ -288,8 +308,13 @@ class Answerer:
             else:
                 fused = w["dense"] * d + w["lexical"] * lx
                 if mode == "full":
-                    fused += w["topic"] * topic + w.get("faq", 0.0) * (index.chunks[c].kind == "faq")
-            signals[c] = {"fused": fused, "dense": d, "lexical": lx, "topic": topic}
+                    fused += (
+                        w["topic"] * topic
+                        + w.get("faq", 0.0) * (index.chunks[c].kind == "faq")
+                        + w.get("passage", 0.0) * ps
+                        + prior
+                    )
+            signals[c] = {"fused": fused, "dense": d, "lexical": lx, "topic": topic, "prior": prior, "passage": ps}
             fused_all.append((-fused, index.chunks[c].chunk_id, c))
         fused_all.sort()
         return [c for _, _, c in fused_all], signals
@@ -487,6 +512,14 @@ class Answerer:
             "index_version": self.index.version,
             "took_ms": round((time.perf_counter() - started) * 1000, 2),
             "_ranked": [self.index.chunks[c].chunk_id for c in ranked[:10]],
+            "_signals": {
+                self.index.chunks[c].chunk_id: {
+                    **signals[c],
+                    "key": self._prior_key[c],
+                    "faq": float(self.index.chunks[c].kind == "faq"),
+                }
+                for c in ranked
+            },  # fmt: skip
             "_features": features or {},
         }
 
