@@ -12,6 +12,7 @@ from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -242,7 +243,8 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         yield
         store.close()
 
-    app = FastAPI(
+    # FastAPIOffline serves the Swagger UI and ReDoc files itself: no CDN, also for /docs
+    app = FastAPIOffline(
         title="faqbot",
         version=__version__,
         description="Answers medicine questions with verbatim, cited passages from drug pages, or says it has no answer.",
@@ -273,7 +275,7 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
-        if not request.url.path.startswith(("/docs", "/redoc")):
+        if not request.url.path.startswith(("/docs", "/redoc")):  # Swagger UI starts itself with an inline script
             response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
