@@ -354,6 +354,10 @@ def build_report(results: dict[str, list[Outcome]], model: Model) -> tuple[dict[
                 got = o.ranked[0] if o.ranked else "(abstained by rule)"
                 md.append(f"- `{o.case.id}` {o.case.question!r}: got `{got}` answered={o.answered} score={o.score:.2f}")
             md.append("")
+    md.append(
+        "Abstention, precision and coverage are the full pipeline's; for the other modes (ranking baselines "
+        "without the drug lock) those columns only show that the calibration was fitted for the full pipeline."
+    )
     md.append("Latency columns vary from run to run; every other figure is deterministic for a given index.")
     return report, "\n".join(md) + "\n"
 
@@ -371,9 +375,9 @@ def write_plot(results: dict[str, list[Outcome]], model: Model, path: Path) -> N
         values = summarise([o for o in outs if o.case.split == "test"]).values
         left.bar(np.arange(len(metrics)) + i * width, [values.get(m, 0) for m in metrics], width, label=mode)
     left.set_xticks(np.arange(len(metrics)) + 1.5 * width, metrics)
-    left.set_ylim(0, 1)
     left.set_title("test split: ranking quality per mode")
-    left.legend(loc="lower right")
+    left.set_ylim(0, 1.15)
+    left.legend(loc="upper center", ncols=4, fontsize="small")
     full = [o for o in results.get("full", []) if o.case.split == "test"]
     points = []
     for t in np.linspace(0, 1, 101):
