@@ -100,11 +100,16 @@ def test_metrics_match_hand_computed_values() -> None:
     assert ndcg(ranked, {"z"}) == 0.0
 
 
-def test_logistic_fit_recovers_a_separating_direction_and_threshold_prefers_precision() -> None:
+def test_logistic_fit_recovers_a_separating_direction() -> None:
     rng = np.random.default_rng(0)
     x = rng.normal(size=(400, 2))
     y = (x[:, 0] + 0.2 * rng.normal(size=400) > 0).astype(float)
     coef, _ = fit_logistic(x, y)
     assert coef[0] > 3 * abs(coef[1])
-    # a wrong answer costs twice a right one: 0.6 keeps 2 right and 0 wrong, 0.2 adds 1 right and 1 wrong
-    assert choose_threshold([0.9, 0.7, 0.4, 0.3], [True, True, True, False], [True] * 4) == pytest.approx(0.31, abs=0.01)
+
+
+def test_threshold_withholds_at_most_the_allowed_share_of_answerable_cases() -> None:
+    scores = [i / 100 for i in range(1, 101)]  # 100 answerable cases scored 0.01 ... 1.00
+    threshold = choose_threshold(scores + [0.99], [True] * 100 + [False], max_false_abstention=0.03)
+    withheld = sum(s < threshold for s in scores)
+    assert withheld == 3 and threshold == pytest.approx(0.04)

@@ -19,7 +19,7 @@ from faqbot.retrieval import FEATURES, MODES, Answerer, Model, open_answerer
 from faqbot.settings import Settings
 
 K = 10
-SIGNALS = ("dense", "lexical", "topic", "faq", "passage")  # the ranking signals the fitted model weighs
+SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part")  # the ranking signals the fitted model weighs
 MODEL_PATH = Path(__file__).with_name("model.json")
 
 
@@ -179,14 +179,20 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 50)
     return w[:-1], float(w[-1])
 
 
-def choose_threshold(scores: list[float], correct: list[bool], answerable: list[bool]) -> float:
-    """The threshold that maximises right answers minus twice the wrong ones (a wrong answer costs more)."""
-    best = (-math.inf, 0.5)
-    for t in sorted(set(np.round(np.linspace(0.05, 0.95, 91), 2))):
-        gain = sum((1 if c else -2) for s, c in zip(scores, correct) if s >= t)
-        if gain > best[0]:
-            best = (gain, float(t))
-    return best[1]
+def choose_threshold(scores: list[float], answerable: list[bool], max_false_abstention: float = 0.03) -> float:
+    """The highest threshold that withholds at most max_false_abstention of the answerable cases.
+
+    The operating point the product asks for: answerable questions are rarely withheld, and every
+    point of precision above that comes from withholding the least confident answers. Questions about
+    drugs without a page never reach this: the drug lock withholds them by rule.
+    """
+    answerable_scores = sorted(s for s, a in zip(scores, answerable) if a)
+    if not answerable_scores:
+        return 0.5
+    allowed = int(math.floor(max_false_abstention * len(answerable_scores)))
+    # withholding the `allowed` lowest-scoring answerable cases, and nothing above them
+    cut = answerable_scores[allowed] if allowed < len(answerable_scores) else answerable_scores[-1]
+    return float(math.floor(cut * 100) / 100)
 
 
 @dataclass
@@ -266,7 +272,7 @@ def fit_listwise(cands: list[_Candidates], n_keys: int, l2: float) -> np.ndarray
             grad = grad + x.T @ (p_all - p_rel)
         return total / len(designs), grad / len(designs)
 
-    start = np.r_[[20.0, 2.0, 1.0, 0.0, 0.0], np.zeros(n_keys)]
+    start = np.r_[[20.0, 2.0, 1.0, 0.0, 0.0, 0.0], np.zeros(n_keys)]
     return minimize(loss, start, jac=True, method="L-BFGS-B").x
 
 
@@ -303,7 +309,7 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr) -> Model:
     model.coef = {f: round(float(c), 4) for f, c in zip(FEATURES, coef)}
     model.intercept = round(intercept, 4)
     probabilities = [model.probability(o.features) for o in scored]
-    model.threshold = choose_threshold(probabilities, [bool(v) for v in y], [o.case.answerable for o in scored])
+    model.threshold = choose_threshold(probabilities, [o.case.answerable for o in scored])
     model.fitted_on = f"dev split of eval/gold.jsonl ({len(dev)} cases)"
     print(f"calibration fitted on {len(scored)} dev cases; threshold {model.threshold:.2f}", file=log)
     return model

@@ -225,6 +225,8 @@ class Answerer:
         # what a passage is about: its heading path, or for an FAQ its question (less the drug's names)
         self._heading_tokens = [self._topic_of(c) for c in index.chunks]
         self._prior_key = [prior_key(c) for c in index.chunks]
+        # 1 for the second and later parts of a split section: the first part usually opens the topic
+        self._later_part = [float(c.chunk_id != f"{c.doc_id}#{c.anchor}" and not c.chunk_id.endswith("-1")) for c in index.chunks]
         self._lock = Lock()
 
     @cached_property
@@ -312,9 +314,13 @@ class Answerer:
                         w["topic"] * topic
                         + w.get("faq", 0.0) * (index.chunks[c].kind == "faq")
                         + w.get("passage", 0.0) * ps
+                        + w.get("later_part", 0.0) * self._later_part[c]
                         + prior
                     )
-            signals[c] = {"fused": fused, "dense": d, "lexical": lx, "topic": topic, "prior": prior, "passage": ps}
+            signals[c] = {
+                "fused": fused, "dense": d, "lexical": lx, "topic": topic, "prior": prior, "passage": ps,
+                "later_part": self._later_part[c],
+            }  # fmt: skip
             fused_all.append((-fused, index.chunks[c].chunk_id, c))
         fused_all.sort()
         return [c for _, _, c in fused_all], signals
