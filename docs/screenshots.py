@@ -10,16 +10,10 @@ Builds an index of data/ with the packaged model into a temporary folder, serves
 from __future__ import annotations
 
 import shutil
-import socket
 import sys
 import tempfile
-import threading
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
-import uvicorn
 from playwright.sync_api import expect, sync_playwright
 
 from faqbot.api import create_app
@@ -27,41 +21,13 @@ from faqbot.embedding import load_embedder, model_id_for
 from faqbot.index import build_index
 from faqbot.settings import Settings
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.support, when run as a script
+from tests.support import CHROMIUM_ARGS, serve  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent
 QUESTION = "can I take lemtrada while pregnant?"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 SIZES = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
-
-
-@contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    """The faqbot app on a free 127.0.0.1 port in a background thread; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 300
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise SystemExit("the faqbot server did not start; see the log above")
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 def main(question: str = QUESTION) -> None:
@@ -76,7 +42,7 @@ def main(question: str = QUESTION) -> None:
             shutil.copy2(page, data / page.name)
         build_index(data, root / "index", lambda: load_embedder("packaged"), model_id_for("packaged"))
         settings = Settings(data_dir=data, index_dir=root / "index", db=root / "db.sqlite3", model="packaged")
-        with serve(settings) as url, sync_playwright() as p:
+        with serve(create_app(settings), start_timeout_s=300) as url, sync_playwright() as p:
             browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             for name, viewport in SIZES.items():
                 context = browser.new_context(viewport=viewport, device_scale_factor=1)

@@ -44,32 +44,17 @@ def real_embedder(tmp_path_factory):
 
 
 class LiveServer:
-    """A real uvicorn server on a free loopback port, in a background thread."""
+    """A real uvicorn server on a free loopback port: `with LiveServer(app) as live: live.url`."""
 
     def __init__(self, app) -> None:
-        import socket
-        import threading
+        from tests.support import serve
 
-        import uvicorn
-
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._context = serve(app)
+        self.url = ""
 
     def __enter__(self) -> LiveServer:
-        import time
-
-        self.thread.start()
-        deadline = time.monotonic() + 60
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the test server did not start")
-            time.sleep(0.02)
+        self.url = self._context.__enter__()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+        self._context.__exit__(*exc)

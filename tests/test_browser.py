@@ -6,77 +6,31 @@ Debian's `chromium` package; without it these tests skip, unless FAQBOT_REQUIRE_
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import socket
 import sqlite3
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from faqbot.api import create_app
-from faqbot.embedding import load_embedder, model_id_for
+from faqbot.embedding import CachedQueryEmbedder, model_id_for
 from faqbot.index import build_index
+from faqbot.retrieval import AnswererHolder
 from faqbot.settings import Settings
+from tests.support import CHROMIUM_ARGS, chromium_path, serve
 
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 ANSWER_WAIT_MS = 30_000
-
-
-def chromium_path() -> str:
-    """Debian's chromium, or a skip (a failure when FAQBOT_REQUIRE_BROWSER=1)."""
-    path = shutil.which("chromium")
-    if path is None:
-        message = "no `chromium` on PATH; install Debian's chromium package (apt-get install chromium)"
-        if os.environ.get("FAQBOT_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"FAQBOT_REQUIRE_BROWSER=1 but {message}")
-        pytest.skip(message)
-    return path
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run app under uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:  # lifespan loads the index and the model first
-        assert thread.is_alive(), "the faqbot server stopped while starting; see the captured log"
-        assert time.monotonic() < deadline, "the faqbot server did not start within 120 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 @dataclass
@@ -110,7 +64,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[Site]:
     """The repo's drug pages, indexed with the real model once for this module, served."""
     root = tmp_path_factory.mktemp("site")
     data = root / "data"
@@ -118,9 +72,10 @@ def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     for page in (REPO / "data").glob("*.md"):
         shutil.copy2(page, data / page.name)
     assert (data / "alemtuzumab.md").exists(), "the browser tests need data/alemtuzumab.md"
-    build_index(data, root / "index", lambda: load_embedder("packaged"), model_id_for("packaged"))
+    build_index(data, root / "index", lambda: real_embedder, model_id_for("packaged"))
     settings = Settings(data_dir=data, index_dir=root / "index", db=root / "db.sqlite3", model="packaged")
-    with serve(create_app(settings)) as url:
+    holder = AnswererHolder(settings, embedder=CachedQueryEmbedder(real_embedder))
+    with serve(create_app(settings, holder)) as url:
         yield Site(url, settings.db)
 
 

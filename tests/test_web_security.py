@@ -7,35 +7,19 @@ under uvicorn. HTTP checks use httpx; browser checks use Debian's chromium throu
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from faqbot.api import create_app
 from faqbot.embedding import load_embedder, model_id_for
 from faqbot.index import build_index
 from faqbot.settings import Settings
+from tests.support import CHROMIUM_ARGS, chromium_path, serve
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 QUESTION_PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 HOSTILE_PAGE = """\
 ---
@@ -66,39 +50,6 @@ Xssamine is used for testing pages. <script>window.__xss=1</script>
 *   **Children:** not recommended.
 """
 TAG_RE = re.compile(r"<([a-zA-Z][a-zA-Z0-9]*)\b([^>]*)>")
-
-
-def chromium_path() -> str:
-    """Debian's chromium, or a skip (a failure when FAQBOT_REQUIRE_BROWSER=1)."""
-    path = shutil.which("chromium")
-    if path is None:
-        message = "no `chromium` on PATH; install Debian's chromium package (apt-get install chromium)"
-        if os.environ.get("FAQBOT_REQUIRE_BROWSER") == "1":
-            pytest.fail(f"FAQBOT_REQUIRE_BROWSER=1 but {message}")
-        pytest.skip(message)
-    return path
-
-
-@contextmanager
-def serve(app: Any) -> Iterator[str]:
-    """Run app under uvicorn on a free 127.0.0.1 port in a thread; yield its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        assert thread.is_alive(), "the faqbot server stopped while starting; see the captured log"
-        assert time.monotonic() < deadline, "the faqbot server did not start within 120 s"
-        time.sleep(0.05)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-        sock.close()
 
 
 @pytest.fixture(scope="module")

@@ -350,13 +350,7 @@ class Answerer:
         elif known:
             target = known[:2]
         elif absent:
-            names = ", ".join(f"'{m.matched}'" for m in absent)
-            return self._response(
-                question, session_id, started, answered=False, ranked=[], signals={}, k=k, drug=None,
-                message=f"No page here covers {names}, so faqbot will not answer from another drug's page. "
-                f"It answers about the {len(self.index.drugs)} drugs listed at /drugs.",
-                notices=[],
-            )  # fmt: skip
+            return self._no_page(question, session_id, started, k, [m.matched for m in absent])
         elif mode == "full":
             previous = self.sessions.get(session_id)
             if previous is not None and previous in self.index.drugs:
@@ -364,13 +358,7 @@ class Answerer:
             else:
                 strange = self.unknown_words(question)
                 if strange:
-                    names = ", ".join(f"'{w}'" for w in strange)
-                    return self._response(
-                        question, session_id, started, answered=False, ranked=[], signals={}, k=k, drug=None,
-                        message=f"No page here covers {names}. faqbot answers only from its pages about the "
-                        f"{len(self.index.drugs)} drugs listed at /drugs.",
-                        notices=[],
-                    )  # fmt: skip
+                    return self._no_page(question, session_id, started, k, strange)
         for m in absent:
             notices.append(f"No page here covers '{m.matched}'; this answer is about {self.index.drugs[target[0].doc_id].title}.")  # type: ignore[index]
         name_tokens = {t for m in known for t in tokenize(m.matched)} | {
@@ -403,6 +391,16 @@ class Answerer:
         return self._response(
             question, session_id, started, answered=answered, ranked=ranked, signals=signals, k=k, drug=primary,
             message=message, notices=notices, score=score, features=features,
+        )  # fmt: skip
+
+    def _no_page(self, question: str, session_id: str, started: float, k: int, names: list[str]) -> dict[str, Any]:
+        """The answer to a question about something no page covers: withheld, with no other drug's passages."""
+        quoted = ", ".join(f"'{n}'" for n in names)
+        return self._response(
+            question, session_id, started, answered=False, ranked=[], signals={}, k=k, drug=None,
+            message=f"No page here covers {quoted}, so faqbot will not answer from another drug's page. "
+            f"It answers only about the {len(self.index.drugs)} drugs listed at /drugs.",
+            notices=[],
         )  # fmt: skip
 
     def unknown_words(self, question: str) -> list[str]:
