@@ -84,7 +84,7 @@ def test_api_answers_every_generated_request_without_5xx_and_as_documented(
     statuses: Counter[int] = Counter()
 
     @given(case=api_schema[path]["POST"].as_strategy(mode))
-    @settings(FUZZ, max_examples=120)
+    @settings(FUZZ, max_examples=100)
     def check(case: Any) -> None:
         response = case.call_and_validate()  # no 5xx, documented status, response matches the schema
         statuses[response.status_code] += 1
@@ -239,7 +239,7 @@ def test_damaged_real_pages_are_read_or_refused_with_a_reason(tmp_path_factory: 
 
 def test_build_over_broken_pages_indexes_the_good_ones_and_reports_the_rest(tmp_path_factory: pytest.TempPathFactory) -> None:
     @given(PAGE_FILES)
-    @settings(FUZZ, max_examples=15)
+    @settings(FUZZ, max_examples=25)
     def check(files: list[Any]) -> None:
         root = tmp_path_factory.mktemp("build")
         data = root / "data"

@@ -157,3 +157,11 @@ def test_cli_build_reports_skips_with_exit_code(seed_dir: Path, tmp_path: Path, 
     assert capsys.readouterr().err.startswith("faqbot: no page folder")
     manifest = json.loads((current_build(tmp_path / "index") / "manifest.json").read_text())
     assert "data/Bad Name.md" in manifest["skipped"]
+
+
+def test_a_killed_builds_leftovers_are_removed_by_the_next_build(seed_dir: Path, tmp_path: Path) -> None:
+    build(seed_dir, tmp_path / "index")
+    leftover = tmp_path / "index" / "builds" / ".tmp-20260101T000000Z-999"
+    (leftover / "bm25").mkdir(parents=True)
+    build(seed_dir, tmp_path / "index", full=True)
+    assert not leftover.exists()

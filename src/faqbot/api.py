@@ -272,6 +272,8 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
             return JSONResponse({"detail": detail}, status_code=422)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
+    app.add_middleware(BodyLimit)  # added first, so innermost: its 413 gets the headers below (and CORS)
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: Any) -> Any:
         response = await call_next(request)
@@ -286,7 +288,6 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
-    app.add_middleware(BodyLimit)
 
     @app.post(
         "/ask",

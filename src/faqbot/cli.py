@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from faqbot.errors import FaqbotError
 from faqbot.settings import Settings
 
@@ -19,7 +21,11 @@ def _settings(args: argparse.Namespace) -> Settings:
         value = getattr(args, key, None)
         if value is not None:
             overrides[key] = value
-    return Settings(**overrides)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(f"FAQBOT_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors())
+        raise FaqbotError(f"bad setting: {problems}; fix the flag or environment variable") from exc
 
 
 def cmd_build(args: argparse.Namespace) -> int:

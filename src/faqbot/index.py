@@ -212,6 +212,7 @@ def build_index(
     if not data_dir.is_dir():
         raise FaqbotError(f"no page folder at {data_dir}; pass --data DIR or set FAQBOT_DATA_DIR")
     with build_lock(index_dir):
+        _remove_unfinished(index_dir)
         hashes = file_hashes(data_dir)
         if not hashes:
             raise FaqbotError(f"no .md pages in {data_dir}; add drug pages there first")
@@ -332,6 +333,15 @@ def _write_build(
     _write_json(directory / "keys.json", keys)
     faiss.write_index(faiss_index, str(directory / "faiss.index"))
     bm25.save(str(directory / "bm25"), show_progress=False)
+
+
+def _remove_unfinished(index_dir: Path) -> None:
+    """Delete what killed builds left behind; safe because the caller holds the build lock."""
+    builds = index_dir / "builds"
+    if builds.is_dir():
+        for path in builds.iterdir():
+            if path.name.startswith(".tmp-"):
+                shutil.rmtree(path, ignore_errors=True)
 
 
 def _prune_builds(index_dir: Path, keep: str) -> None:

@@ -1,9 +1,10 @@
 """Settings: flags override FAQBOT_* environment variables, which override these defaults."""
 
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -20,4 +21,12 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     session_ttl_s: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
-    cors_origins: list[str] = Field(default_factory=list)
+    # FAQBOT_CORS_ORIGINS="https://a.example,https://b.example"; empty means CORS stays off
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value

@@ -40,21 +40,28 @@ class Store:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._conn = sqlite3.connect(str(path), timeout=30.0, check_same_thread=False, isolation_level=None)
-            self._conn.execute("PRAGMA journal_mode=WAL")
-            self._conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn.execute("PRAGMA busy_timeout=30000")
-            self._conn.executescript(SCHEMA)
-        except (OSError, sqlite3.Error) as exc:
-            raise FaqbotError(f"cannot open the database {path} ({exc}); set FAQBOT_DB to a writable file") from exc
         self._lock = Lock()
+        self._conn: sqlite3.Connection | None = None
+        self._connect()
+
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = sqlite3.connect(str(self.path), timeout=30.0, check_same_thread=False, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                conn.execute("PRAGMA busy_timeout=30000")
+                conn.executescript(SCHEMA)
+            except (OSError, sqlite3.Error) as exc:
+                raise FaqbotError(f"cannot open the database {self.path} ({exc}); set FAQBOT_DB to a writable file") from exc
+            conn.row_factory = sqlite3.Row
+            self._conn = conn
+        return self._conn
 
     def _execute(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         with self._lock:
-            self._conn.row_factory = sqlite3.Row
-            return self._conn.execute(sql, params).fetchall()
+            return self._connect().execute(sql, params).fetchall()
 
     def log_query(self, response: dict[str, Any], question: str) -> None:
         answer = response.get("answer") or {}
@@ -80,7 +87,7 @@ class Store:
 
     def add_feedback(self, query_id: str, helpful: bool, comment: str | None) -> int:
         with self._lock:
-            cursor = self._conn.execute(
+            cursor = self._connect().execute(
                 "INSERT INTO feedback (ts, query_id, helpful, comment) VALUES (?,?,?,?)",
                 (time.time(), query_id, int(helpful), comment),
             )
@@ -105,5 +112,8 @@ class Store:
         return {"unanswered": [dict(r) for r in unanswered], "unhelpful": [dict(r) for r in unhelpful]}
 
     def close(self) -> None:
+        """Close the connection; a later call opens it again (an app can be started twice)."""
         with self._lock:
-            self._conn.close()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
