@@ -114,38 +114,65 @@ def main() -> None:
             ("/ask single client: p99 (ms)", f"{percentile(latencies, 99):.1f}"),
         ]
 
-        done = errors = 0
-        lock = threading.Lock()
-        deadline = time.perf_counter() + opts.seconds
+        def load(target: str, unique: bool) -> tuple[float, int]:
+            """Answers/s and failures with opts.clients clients for opts.seconds; unique questions miss the cache."""
+            done = errors = 0
+            lock = threading.Lock()
+            deadline = time.perf_counter() + opts.seconds
 
-        def worker(offset: int) -> None:
-            nonlocal done, errors
-            with httpx.Client(timeout=30) as c:
-                i = offset
-                while time.perf_counter() < deadline:
-                    try:
-                        ok = c.post(f"{url}/ask", json={"question": qs[i % len(qs)]}).status_code == 200
-                    except httpx.HTTPError:
-                        ok = False
-                    with lock:
-                        done += ok
-                        errors += not ok
-                    i += 7
+            def worker(offset: int) -> None:
+                nonlocal done, errors
+                with httpx.Client(timeout=30) as c:
+                    i = offset
+                    while time.perf_counter() < deadline:
+                        q = qs[i % len(qs)] + (f" ({offset}-{i})" if unique else "")
+                        try:
+                            ok = c.post(f"{target}/ask", json={"question": q}).status_code == 200
+                        except httpx.HTTPError:
+                            ok = False
+                        with lock:
+                            done += ok
+                            errors += not ok
+                        i += 7
 
-        threads = [threading.Thread(target=worker, args=(n,)) for n in range(opts.clients)]
-        t0 = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        elapsed = time.perf_counter() - t0
-        rows += [
-            (f"throughput, {opts.clients} clients for {opts.seconds:.0f}s (answers/s)", f"{done / elapsed:.0f}"),
-            ("errors under load", str(errors)),
-            ("server peak RSS (MiB)", f"{rss_peak_mib(server.pid):.0f}"),
-        ]
+            threads = [threading.Thread(target=worker, args=(n,)) for n in range(opts.clients)]
+            t0 = time.perf_counter()
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+            return done / (time.perf_counter() - t0), errors
+
+        for unique in (False, True):
+            rate, errors = load(url, unique)
+            what = "new questions (no cache hits)" if unique else "gold questions (cached vectors)"
+            rows += [
+                (f"throughput, {opts.clients} clients, {opts.seconds:.0f}s, {what} (answers/s)", f"{rate:.0f}"),
+                ("  errors", str(errors)),
+            ]
+        rows.append(("server peak RSS, 1 worker (MiB)", f"{rss_peak_mib(server.pid):.0f}"))
         server.terminate()
         server.wait(timeout=30)
+
+        port = free_port()
+        workers = subprocess.Popen(FAQBOT + ["serve", "--port", str(port), "--workers", "2"], env=server_env,
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(600):
+            try:
+                if client.post(f"{url}/ask", json={"question": "max dose of tylenol"}).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.1)
+        rate, errors = load(url, True)
+        children = [int(p) for p in Path(f"/proc/{workers.pid}/task/{workers.pid}/children").read_text().split()]
+        rows += [
+            (f"throughput, 2 workers, {opts.clients} clients, new questions (answers/s)", f"{rate:.0f}"),
+            ("  errors", str(errors)),
+            ("peak RSS per worker (MiB)", " / ".join(f"{rss_peak_mib(p):.0f}" for p in children)),
+        ]
+        workers.terminate()
+        workers.wait(timeout=30)
 
         # the plain way: encode + FAISS search over the same vectors, no faqbot around it
         from faqbot.embedding import load_embedder
