@@ -7,7 +7,6 @@ import json
 import math
 import sys
 import time
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,8 +210,8 @@ def _collect(answerer: Answerer, cases: list[Case], keys: dict[str, int]) -> lis
         session = f"fit-{case.id}"
         for turn in case.turns:
             answerer.ask(turn, session_id=session, k=K)
-        result = answerer.ask(case.question, session_id=session, k=K)
-        signals = result["_signals"]
+        result = answerer.ask(case.question, session_id=session, k=K, explain=True)
+        signals = result.get("_signals")
         if not signals or "two-drug" in case.tags:  # rule-based abstentions and interleaved pairs have no single ranking
             continue
         ids = sorted(signals)  # ties go to the smaller id, as in the ranking
@@ -452,11 +451,3 @@ def gate_metrics(results: list[Outcome]) -> dict[str, float]:
     """The figures the regression gate watches."""
     values = summarise(results).values
     return {k: values[k] for k in ("hit@1", "wrong_drug", "withheld_unanswerable", "false_abstention")}
-
-
-def by_tag(outcomes: list[Outcome]) -> dict[str, list[Outcome]]:
-    groups: dict[str, list[Outcome]] = defaultdict(list)
-    for o in outcomes:
-        for tag in o.case.tags:
-            groups[tag].append(o)
-    return groups

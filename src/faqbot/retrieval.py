@@ -227,7 +227,6 @@ class Answerer:
         self._prior_key = [prior_key(c) for c in index.chunks]
         # 1 for the second and later parts of a split section: the first part usually opens the topic
         self._later_part = [float(c.chunk_id != f"{c.doc_id}#{c.anchor}" and not c.chunk_id.endswith("-1")) for c in index.chunks]
-        self._lock = Lock()
 
     @cached_property
     def drug_list(self) -> list[dict[str, Any]]:
@@ -334,8 +333,13 @@ class Answerer:
         k: int = 3,
         drug: str | None = None,
         mode: str = "full",
+        explain: bool = False,
     ) -> dict[str, Any]:
-        """The /ask response for one question (see PRODUCT.md for its shape)."""
+        """The /ask response for one question (see PRODUCT.md for its shape).
+
+        Keys starting with "_" are internal (the API drops them): the top ten chunk ids and the
+        confidence features; with explain, also every candidate's ranking signals (for fitting).
+        """
         started = time.perf_counter()
         question = " ".join(question.split())
         session_id = session_id or uuid.uuid4().hex
@@ -388,10 +392,16 @@ class Answerer:
                 f"I could not find a passage{about} that answers this closely enough.{hint} "
                 "The suggestions below are the closest passages; they may not answer your question."
             )
-        return self._response(
+        result = self._response(
             question, session_id, started, answered=answered, ranked=ranked, signals=signals, k=k, drug=primary,
             message=message, notices=notices, score=score, features=features,
         )  # fmt: skip
+        if explain:
+            result["_signals"] = {
+                self.index.chunks[c].chunk_id: {**signals[c], "key": self._prior_key[c], "faq": float(self.index.chunks[c].kind == "faq")}
+                for c in ranked
+            }  # fmt: skip
+        return result
 
     def _no_page(self, question: str, session_id: str, started: float, k: int, names: list[str]) -> dict[str, Any]:
         """The answer to a question about something no page covers: withheld, with no other drug's passages."""
@@ -516,14 +526,6 @@ class Answerer:
             "index_version": self.index.version,
             "took_ms": round((time.perf_counter() - started) * 1000, 2),
             "_ranked": [self.index.chunks[c].chunk_id for c in ranked[:10]],
-            "_signals": {
-                self.index.chunks[c].chunk_id: {
-                    **signals[c],
-                    "key": self._prior_key[c],
-                    "faq": float(self.index.chunks[c].kind == "faq"),
-                }
-                for c in ranked
-            },  # fmt: skip
             "_features": features or {},
         }
 
