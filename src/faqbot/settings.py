@@ -1,5 +1,6 @@
 """Settings: flags override FAQBOT_* environment variables, which override these defaults."""
 
+import json
 from pathlib import Path
 from typing import Annotated
 
@@ -21,12 +22,14 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=1, le=65535)
     session_ttl_s: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
-    # FAQBOT_CORS_ORIGINS="https://a.example,https://b.example"; empty means CORS stays off
+    # FAQBOT_CORS_ORIGINS="https://a.example,https://b.example" (or a JSON list); empty keeps CORS off
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     @field_validator("cors_origins", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
+            if value.strip().startswith("["):  # the JSON list form works too
+                return json.loads(value)
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
