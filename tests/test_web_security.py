@@ -155,3 +155,18 @@ def test_hostile_question_and_passage_show_as_text_in_the_chat(base_url: str, pa
     assert "<script>window.__xss=" in answer.evaluate("node => node.textContent")
     expect(page.locator("#messages script, #messages img")).to_have_count(0)
     assert page.evaluate("typeof window.__xss") == "undefined"
+
+
+def test_report_needs_the_token_when_one_is_configured(tmp_path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "xssamine.md").write_text(HOSTILE_PAGE, encoding="utf-8")
+    build_index(data, tmp_path / "index", lambda: load_embedder("hashing"), model_id_for("hashing"))
+    settings = Settings(
+        data_dir=data, index_dir=tmp_path / "index", db=tmp_path / "db.sqlite3", model="hashing", report_token="s3cret"
+    )
+    with serve(create_app(settings)) as url:
+        assert httpx.get(f"{url}/report").status_code == 401
+        assert "token" in httpx.get(f"{url}/report?token=wrong").json()["detail"]
+        assert httpx.get(f"{url}/report?token=s3cret").status_code == 200
+        assert httpx.get(f"{url}/report", headers={"Authorization": "Bearer s3cret"}).status_code == 200

@@ -20,6 +20,8 @@ class Settings(BaseSettings):
     model: str = "packaged"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
+    # when set, GET /report (visitors' questions and comments) needs ?token=<this> or a Bearer header
+    report_token: str | None = None
     session_ttl_s: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
     # FAQBOT_CORS_ORIGINS="https://a.example,https://b.example" (or a JSON list); empty keeps CORS off

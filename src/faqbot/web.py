@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -76,4 +77,10 @@ def add_web_routes(app: FastAPI, answerer: Callable[[], Answerer], store: Store)
 
     @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
     def report(request: Request) -> HTMLResponse:
+        # visitors' questions are user data: with FAQBOT_REPORT_TOKEN set, only editors who send it see them
+        expected = request.app.state.settings.report_token
+        if expected:
+            given = request.query_params.get("token") or request.headers.get("authorization", "").removeprefix("Bearer ")
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                raise HTTPException(status_code=401, detail="the report needs the editors' token: add ?token=... to the address")
         return templates.TemplateResponse(request, "report.html", {"report": store.gap_report(limit=50)})
