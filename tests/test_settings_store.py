@@ -32,3 +32,8 @@ def test_store_reopens_after_close_and_keeps_everything(tmp_path: Path) -> None:
     reopened = Store(tmp_path / "var" / "db.sqlite3")
     assert [(f["query_id"], f["helpful"], f["comment"]) for f in reopened.feedback()] == [("q1", 0, "no page")]
     assert reopened.gap_report()["unanswered"][0]["question"] == "ozanimod?"
+
+
+def test_ask_refuses_an_empty_question_in_one_line(capsys) -> None:
+    assert main(["ask", "   "]) == 2
+    assert capsys.readouterr().err.strip() == "faqbot: the question must be 1-1000 characters; type a question about a medicine"

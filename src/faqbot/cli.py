@@ -61,9 +61,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 def cmd_ask(args: argparse.Namespace) -> int:
     from faqbot.retrieval import open_answerer
 
+    question = args.question.strip()
+    if not question or len(question) > 1000:
+        raise FaqbotError("the question must be 1-1000 characters; type a question about a medicine")
     settings = _settings(args)
     answerer = open_answerer(settings)
-    result = answerer.ask(args.question, k=args.k)
+    result = answerer.ask(question, k=args.k)
     if args.json:
         print(json.dumps({k: v for k, v in result.items() if not k.startswith("_")}, indent=2, ensure_ascii=False))
         return 0
