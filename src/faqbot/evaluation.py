@@ -47,6 +47,7 @@ class Outcome:
     score: float
     features: dict[str, float]
     took_ms: float
+    signals: dict[str, dict[str, Any]] = field(default_factory=dict)  # every candidate's, when explained
 
 
 @dataclass
@@ -82,21 +83,22 @@ def load_gold(path: Path) -> list[Case]:
     return cases
 
 
-def run_case(answerer: Answerer, case: Case, mode: str) -> Outcome:
+def run_case(answerer: Answerer, case: Case, mode: str, explain: bool = False) -> Outcome:
     """Ask a case the way a client would: earlier turns first, in one session."""
     session = f"eval-{case.id}-{mode}"
     for turn in case.turns:
         answerer.ask(turn, session_id=session, k=K, mode=mode)
-    result = answerer.ask(case.question, session_id=session, k=K, mode=mode)
+    result = answerer.ask(case.question, session_id=session, k=K, mode=mode, explain=explain)
     answer = result["answer"]
     return Outcome(
         case=case,
         ranked=list(result["_ranked"]),
         answered=bool(result["answered"]),
         answer_doc=answer["doc_id"] if answer else None,
-        score=float((answer or {}).get("score", 0.0)) if answer else _top_score(result),
+        score=float(answer["score"]) if answer else _top_score(result),
         features=dict(result["_features"]),
         took_ms=float(result["took_ms"]),
+        signals=result.get("_signals", {}),
     )
 
 
@@ -207,11 +209,7 @@ class _Candidates:
 def _collect(answerer: Answerer, cases: list[Case], keys: dict[str, int]) -> list[_Candidates]:
     collected = []
     for case in cases:
-        session = f"fit-{case.id}"
-        for turn in case.turns:
-            answerer.ask(turn, session_id=session, k=K)
-        result = answerer.ask(case.question, session_id=session, k=K, explain=True)
-        signals = result.get("_signals")
+        signals = run_case(answerer, case, "full", explain=True).signals
         if not signals or "two-drug" in case.tags:  # rule-based abstentions and interleaved pairs have no single ranking
             continue
         ids = sorted(signals)  # ties go to the smaller id, as in the ranking
@@ -386,7 +384,7 @@ def write_plot(results: dict[str, list[Outcome]], model: Model, path: Path) -> N
     full = [o for o in results.get("full", []) if o.case.split == "test"]
     points = []
     for t in np.linspace(0, 1, 101):
-        answered = [o for o in full if o.ranked and o.score >= t and o.answered or (o.ranked and o.score >= t)]
+        answered = [o for o in full if o.ranked and o.score >= t]
         right_answers = [o for o in answered if o.case.answerable and o.ranked[0] in o.case.relevant]
         n_answerable = max(1, sum(o.case.answerable for o in full))
         if answered:

@@ -278,14 +278,17 @@ class Answerer:
                 rows = np.flatnonzero(np.isin(index.vector_chunk, candidates))
                 scores = index.vectors[rows] @ qv
                 np.maximum.at(dense, index.vector_chunk[rows], scores)
+                # rows below len(chunks) are the passages themselves; the rest are FAQ questions
+                own = rows < len(index.chunks)
+                passage[rows[own]] = scores[own]
             else:
                 k = min(len(index.vectors), 200)
                 scores, rows = index.faiss_index.search(qv[None, :].astype(np.float32), k)
                 valid = rows[0] >= 0
                 np.maximum.at(dense, index.vector_chunk[rows[0][valid]], scores[0][valid])
                 candidates = np.unique(index.vector_chunk[rows[0][valid]])
-            # the first len(chunks) rows are the passages themselves; the rest are FAQ questions
-            passage[candidates] = index.vectors[candidates] @ qv
+                # a candidate found through its FAQ question still needs its passage's similarity
+                passage[candidates] = index.vectors[candidates] @ qv
         lexical = np.zeros(len(index.chunks), dtype=np.float32)
         q_tokens = [t for t in tokenize(question) if t not in (name_tokens or set())]
         if mode != "dense" and q_tokens:
