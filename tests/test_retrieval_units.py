@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from faqbot.embedding import HashingEmbedder
-from faqbot.evaluation import choose_threshold, fit_logistic, ndcg, reciprocal_rank
+from faqbot.evaluation.fitting import choose_threshold, fit_logistic
+from faqbot.evaluation.metrics import ndcg, reciprocal_rank
 from faqbot.index import build_index, load_index
 from faqbot.retrieval import Answerer, DrugMatcher, Model, highlight, sentence_spans
 from faqbot.sessions import Sessions

@@ -110,7 +110,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from faqbot.evaluation import run_cli
+    from faqbot.evaluation.reports import run_cli
 
     return run_cli(args, _settings(args))
 
@@ -159,7 +159,9 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--index", dest="index_dir", type=Path)
     ev.add_argument("--out", type=Path, default=Path("eval/reports"))
     ev.add_argument("--fit", action="store_true", help="refit the weights and calibration on the dev split")
-    ev.add_argument("--record-baseline", action="store_true", help="write the test split's gate figures to eval/baseline.json")
+    ev.add_argument("--record-baseline", action="store_true", help="write the gate's figures (test, heldout-pages) to eval/baseline.json")
+    ev.add_argument("--show-misses", nargs="*", default=[], choices=["test", "heldout-pages"],
+                    help="also list these splits' misses (dev's are always listed); not while changing ranking")
     ev.add_argument("--beir", type=Path, help="a BEIR-style folder (corpus.jsonl, queries.jsonl, qrels/*.tsv)")
     ev.add_argument("--medquad", type=Path, help="the MedQuAD jsonl file")
     ev.add_argument("--limit", type=int, default=0, help="use only the first N documents of an external set")

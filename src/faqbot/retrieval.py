@@ -216,8 +216,12 @@ def highlight(text: str, query_tokens: set[str], max_spans: int = 2) -> list[lis
 class Answerer:
     """Answers questions from one loaded index; keeps follow-up context per session."""
 
-    def __init__(self, index: Index, embedder: Embedder, model: Model | None = None, sessions: Sessions | None = None) -> None:
+    def __init__(
+        self, index: Index, embedder: Embedder, model: Model | None = None, sessions: Sessions | None = None, drug_lock: bool = True
+    ) -> None:
         self.index = index
+        # off for corpora whose page titles are not drug names (external evaluation sets)
+        self.drug_lock = drug_lock
         self.embedder = embedder
         self.model = model or Model.load()
         self.sessions = sessions or Sessions()
@@ -346,7 +350,8 @@ class Answerer:
         started = time.perf_counter()
         question = " ".join(question.split())
         session_id = session_id or uuid.uuid4().hex
-        matches = self.matcher.find(question) if mode == "full" else []
+        locked = mode == "full" and self.drug_lock
+        matches = self.matcher.find(question) if locked else []
         known = [m for m in matches if m.doc_id is not None]
         absent = [m for m in matches if m.doc_id is None]
         notices: list[str] = []
@@ -358,7 +363,7 @@ class Answerer:
             target = known[:2]
         elif absent:
             return self._no_page(question, session_id, started, k, [m.matched for m in absent])
-        elif mode == "full":
+        elif locked:
             previous = self.sessions.get(session_id)
             if previous is not None and previous in self.index.drugs:
                 target = [DrugMatch(previous, self.index.drugs[previous].title, "context")]

@@ -1,0 +1,88 @@
+"""Which passages speak of a drug by name: its own names, or a drug class the pages put it in.
+
+The pages know drug classes ("NSAIDs such as ibuprofen, naproxen and diclofenac"): every
+"<class> (such as a, b or c)" in their text makes a, b and c members of that class. A question
+about a second drug is answered only from a passage that names it or one of its classes.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from faqbot.lexical import STOPWORDS
+
+# "<class> such as <members>", members running to the end of the clause
+SUCH_AS_RE = re.compile(r"([A-Za-z0-9'’ -]{2,60}?)\s*\(?\s*(?:such as|e\.g\.,?|including)\s+([^.;:()]+)", re.IGNORECASE)
+MEMBER_SPLIT_RE = re.compile(r",\s*|\s+(?:and|or|and/or)\s+")
+# heads too general to be a class: "medicines such as warfarin" says nothing about warfarin's class
+GENERIC_HEADS = frozenset({
+    "medicine", "medicines", "medication", "medications", "drug", "drugs", "agent", "agents", "product", "products",
+    "treatment", "treatments", "therapy", "therapies", "substance", "substances", "condition", "conditions",
+    "infection", "infections", "factor", "factors", "others",
+})  # fmt: skip
+CLASS_WORDS = 2  # a class is named by at most its last two words ("ace inhibitors", "blood thinners")
+
+
+def class_phrase(before: str) -> str | None:
+    """The class named just before "such as": its last one or two words, lower case, or None."""
+    words = re.findall(r"[a-z0-9][a-z0-9'-]*", before.lower())
+    phrase: list[str] = []
+    for word in reversed(words):
+        if word in STOPWORDS or word in ("other", "certain", "some", "many", "strong", "moderate") or len(phrase) == CLASS_WORDS:
+            break
+        phrase.insert(0, word)
+    if not phrase or (len(phrase) == 1 and phrase[0] in GENERIC_HEADS):
+        return None
+    return " ".join(phrase)
+
+
+def find_classes(texts: Iterable[str]) -> dict[str, set[str]]:
+    """Member name (lower case) -> the class phrases the texts put it in."""
+    classes: dict[str, set[str]] = {}
+    for text in texts:
+        for m in SUCH_AS_RE.finditer(text.replace("*", "")):
+            phrase = class_phrase(m.group(1))
+            if phrase is None:
+                continue
+            for member in MEMBER_SPLIT_RE.split(m.group(2)):
+                words: list[str] = []
+                for word in re.findall(r"[a-z0-9'-]+", member.lower())[:3]:
+                    if word in STOPWORDS:  # "abatacept is not recommended": the name ends before "is"
+                        break
+                    words.append(word)
+                name = " ".join(words)
+                if name:
+                    classes.setdefault(name, set()).add(phrase)
+    return classes
+
+
+def _pattern(phrase: str) -> str:
+    """A phrase as a regex: word-bounded, singular or plural."""
+    stem = phrase[:-1] if phrase.endswith("s") and not phrase.endswith("ss") else phrase
+    return r"\b" + re.escape(stem).replace(r"\ ", r"[\s-]+") + r"(?:s|es)?\b"
+
+
+class Mentions:
+    """Tests whether a passage names a drug, or a class the pages put it in."""
+
+    def __init__(self, texts: Iterable[str]) -> None:
+        self.classes = find_classes(texts)
+        self._cache: dict[tuple[str, ...], re.Pattern[str]] = {}
+
+    def terms(self, names: Iterable[str]) -> list[str]:
+        """A drug's names and the classes any of them belongs to."""
+        out = {n.lower() for n in names if n}
+        for name in list(out):
+            out |= self.classes.get(name, set())
+        return sorted(out)
+
+    def matcher(self, names: Iterable[str]) -> re.Pattern[str]:
+        key = tuple(sorted({n.lower() for n in names if n}))
+        if key not in self._cache:
+            terms = self.terms(key)
+            self._cache[key] = re.compile("|".join(_pattern(t) for t in terms) or r"(?!)", re.IGNORECASE)
+        return self._cache[key]
+
+    def mentioned(self, text: str, names: Iterable[str]) -> bool:
+        return self.matcher(names).search(text) is not None
