@@ -16,6 +16,7 @@ STOPWORDS = frozenset(
     same she should so some such than that the their theirs them themselves then there these they
     this those through to too under until up very was we were what when where which while who whom
     why will with would you your yours yourself yourselves im ive id dont doesnt isnt cant please
+    shouldnt wouldnt couldnt didnt wont arent wasnt werent havent hasnt
     tell know get got also may might must shall
     """.split()  # noqa: SIM905
 )

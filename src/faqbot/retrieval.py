@@ -22,6 +22,7 @@ from faqbot.embedding import CachedQueryEmbedder, Embedder, load_embedder, model
 from faqbot.errors import FaqbotError
 from faqbot.index import Index, current_build, load_index
 from faqbot.lexical import STOPWORDS, tokenize
+from faqbot.mentions import Mentions
 from faqbot.pages import normalise_name
 from faqbot.sessions import Sessions
 from faqbot.settings import Settings
@@ -226,6 +227,7 @@ class Answerer:
         self.model = model or Model.load()
         self.sessions = sessions or Sessions()
         self.matcher = DrugMatcher(index)
+        self.mentions = Mentions(f"{c.question or ''} {c.text}" for c in index.chunks)
         # what a passage is about: its heading path, or for an FAQ its question (less the drug's names)
         self._heading_tokens = [self._topic_of(c) for c in index.chunks]
         self._prior_key = [prior_key(c) for c in index.chunks]
@@ -361,6 +363,10 @@ class Answerer:
             target = [DrugMatch(drug, info.title, "filter")]
         elif known:
             target = known[:2]
+            # a name nothing here knows beside a known drug ("humira and turmeric") is a second drug without a page
+            # (6+ letters: short unknown words are more often abbreviations, "chemo", than brands)
+            absent += [DrugMatch(None, word, "absent") for word in self.unknown_words(question) if len(word) >= 6 and not any(
+                word in m.matched.split() for m in matches)]  # fmt: skip
         elif absent:
             return self._no_page(question, session_id, started, k, [m.matched for m in absent])
         elif locked:
@@ -393,7 +399,19 @@ class Answerer:
         score = self.model.probability(features) if ranked else 0.0
         answered = bool(ranked) and score >= self.model.threshold
         message = None
-        if not answered:
+        other = self._other_drug(target, absent)
+        if other is not None and ranked:
+            # a second drug: only a passage that names it (or a class the pages put it in) answers
+            speaking = [c for c in ranked if self._names_other(c, other)]
+            if speaking:
+                ranked = speaking + [c for c in ranked if c not in set(speaking)]
+                features = self.features(ranked, signals, primary)
+                score = max(score, self.model.probability(features))
+                answered = True
+            elif absent:  # a drug without a page that the page never names: never answered from a guess
+                answered = False
+                message = self._silent_on_other(target, absent)
+        if not answered and message is None:
             about = f" about {self.index.drugs[primary.doc_id].title}" if primary and primary.doc_id else ""
             hint = "" if primary else " Naming the drug helps."
             message = (
@@ -410,6 +428,34 @@ class Answerer:
                 for c in ranked
             }  # fmt: skip
         return result
+
+    def _other_drug(self, target: list[DrugMatch], absent: list[DrugMatch]) -> dict[str, tuple[str, ...]] | None:
+        """For a question about two drugs: page -> the names of the other drug a passage must mention."""
+        if len(target) == 2 and target[0].doc_id and target[1].doc_id:
+            a, b = target[0].doc_id, target[1].doc_id
+            return {a: self.index.drugs[b].names, b: self.index.drugs[a].names}
+        if len(target) == 1 and target[0].doc_id and absent:
+            return {target[0].doc_id: tuple(m.matched for m in absent)}
+        return None
+
+    def _names_other(self, c: int, other: dict[str, tuple[str, ...]]) -> bool:
+        chunk = self.index.chunks[c]
+        names = other.get(chunk.doc_id)
+        return bool(names) and self.mentions.mentioned(f"{chunk.question or ''} {chunk.text}", names)  # type: ignore[arg-type]
+
+    def _silent_on_other(self, target: list[DrugMatch], absent: list[DrugMatch]) -> str:
+        titles = [self.index.drugs[m.doc_id].title for m in target if m.doc_id]
+        if len(titles) == 2:
+            return (
+                f"Neither the {titles[0]} page nor the {titles[1]} page says anything about the other drug, so faqbot "
+                "will not guess whether they can be taken together. Ask a pharmacist; the suggestions below are the "
+                "closest passages and may not answer your question."
+            )
+        missing = ", ".join(f"'{m.matched}'" for m in absent)
+        return (
+            f"The {titles[0]} page does not mention {missing} or a group of medicines it belongs to, so faqbot will not "
+            "guess. Ask a pharmacist; the suggestions below are the closest passages and may not answer your question."
+        )
 
     def _no_page(self, question: str, session_id: str, started: float, k: int, names: list[str]) -> dict[str, Any]:
         """The answer to a question about something no page covers: withheld, with no other drug's passages."""
