@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from faqbot.embedding import HashingEmbedder
-from faqbot.evaluation.fitting import choose_threshold, fit_logistic
+from faqbot.evaluation.fitting import fit_logistic, utility_threshold
 from faqbot.evaluation.metrics import ndcg, reciprocal_rank
 from faqbot.index import build_index, load_index
+from faqbot.mentions import Mentions
 from faqbot.retrieval import Answerer, DrugMatcher, Model, highlight, sentence_spans
 from faqbot.sessions import Sessions
 from tests.conftest import DATA
@@ -109,8 +110,21 @@ def test_logistic_fit_recovers_a_separating_direction() -> None:
     assert coef[0] > 3 * abs(coef[1])
 
 
-def test_threshold_withholds_at_most_the_allowed_share_of_answerable_cases() -> None:
-    scores = [i / 100 for i in range(1, 101)]  # 100 answerable cases scored 0.01 ... 1.00
-    threshold = choose_threshold(scores + [0.99], [True] * 100 + [False], max_false_abstention=0.03)
-    withheld = sum(s < threshold for s in scores)
-    assert withheld == 3 and threshold == pytest.approx(0.04)
+def test_threshold_shows_an_answer_only_where_a_right_one_outweighs_two_wrong_ones() -> None:
+    # scores 0.10 ... 0.90; below 0.50 one in three shown answers is right, from 0.50 up all are
+    scores = [i / 100 for i in range(10, 91)]
+    right = [s >= 0.5 or i % 3 == 1 for i, s in enumerate(scores)]
+    threshold = utility_threshold(scores, right, wrong_cost=2.0)
+    # showing a band where one in three is right gains 1 and loses 4: never worth it
+    assert threshold == pytest.approx(0.50)
+    # with wrong answers free, every right answer is shown (0.11 is the lowest right one; ties go higher)
+    assert utility_threshold(scores, right, wrong_cost=0.0) == pytest.approx(0.11)
+
+
+def test_pages_own_such_as_lists_put_a_drug_in_a_class() -> None:
+    mentions = Mentions(["Avoid NSAIDs such as ibuprofen, naproxen and diclofenac.", "Other medicines such as warfarin."])
+    assert "nsaids" in mentions.classes["naproxen"]
+    assert "warfarin" not in mentions.classes  # "medicines" is too general to be a class
+    assert mentions.mentioned("NSAID use raises the bleeding risk.", ["naproxen"])  # singular form too
+    assert mentions.mentioned("Combine with naproxen only on advice.", ["Naproxen"])
+    assert not mentions.mentioned("Paracetamol is preferred for pain.", ["naproxen"])

@@ -24,17 +24,24 @@ GENERIC_HEADS = frozenset({
 CLASS_WORDS = 2  # a class is named by at most its last two words ("ace inhibitors", "blood thinners")
 
 
-def class_phrase(before: str) -> str | None:
-    """The class named just before "such as": its last one or two words, lower case, or None."""
-    words = re.findall(r"[a-z0-9][a-z0-9'-]*", before.lower())
+def class_phrases(before: str) -> list[str]:
+    """The class named just before "such as": its last one or two words, lower case.
+
+    An acronym head ("NSAIDs", "DMARDs") also names the class alone, so that "Avoid NSAIDs such as"
+    still gives "nsaids"; an ordinary head word ("inhibitors") never does.
+    """
+    original = re.findall(r"[A-Za-z0-9][A-Za-z0-9'-]*", before)
     phrase: list[str] = []
-    for word in reversed(words):
+    for word in reversed([w.lower() for w in original]):
         if word in STOPWORDS or word in ("other", "certain", "some", "many", "strong", "moderate") or len(phrase) == CLASS_WORDS:
             break
         phrase.insert(0, word)
     if not phrase or (len(phrase) == 1 and phrase[0] in GENERIC_HEADS):
-        return None
-    return " ".join(phrase)
+        return []
+    phrases = [" ".join(phrase)]
+    if len(phrase) > 1 and sum(ch.isupper() for ch in original[-1]) >= 2:
+        phrases.append(phrase[-1])
+    return phrases
 
 
 def find_classes(texts: Iterable[str]) -> dict[str, set[str]]:
@@ -42,8 +49,8 @@ def find_classes(texts: Iterable[str]) -> dict[str, set[str]]:
     classes: dict[str, set[str]] = {}
     for text in texts:
         for m in SUCH_AS_RE.finditer(text.replace("*", "")):
-            phrase = class_phrase(m.group(1))
-            if phrase is None:
+            phrases = class_phrases(m.group(1))
+            if not phrases:
                 continue
             for member in MEMBER_SPLIT_RE.split(m.group(2)):
                 words: list[str] = []
@@ -53,7 +60,7 @@ def find_classes(texts: Iterable[str]) -> dict[str, set[str]]:
                     words.append(word)
                 name = " ".join(words)
                 if name:
-                    classes.setdefault(name, set()).add(phrase)
+                    classes.setdefault(name, set()).update(phrases)
     return classes
 
 

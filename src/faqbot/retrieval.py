@@ -28,7 +28,7 @@ from faqbot.sessions import Sessions
 from faqbot.settings import Settings
 
 MODES = ("lexical", "dense", "hybrid", "full")
-FEATURES = ("fused", "margin", "dense", "lexical", "named", "fuzzy", "context", "topic")
+FEATURES = ("fused", "margin", "dense", "lexical", "named", "fuzzy", "context", "topic", "asks_covered")
 DRUG_SUFFIXES = (
     "mab", "nib", "pril", "sartan", "statin", "olol", "dipine", "prazole", "floxacin", "cillin",
     "mycin", "cycline", "ciclovir", "clovir", "azepam", "zolam", "oxetine", "triptan", "gliptin",
@@ -79,6 +79,8 @@ class Model:
     priors: dict[str, float] = field(default_factory=dict)
     intercept: float = -6.0
     threshold: float = 0.5
+    # logistic weights over the query vector (last entry: bias): "does the question ask something pages cover?"
+    aspect: list[float] = field(default_factory=list)
     fitted_on: str = "defaults"
 
     @classmethod
@@ -92,6 +94,12 @@ class Model:
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n")
+
+    def asks_covered(self, query_vector: np.ndarray | None) -> float:
+        """Log-odds that a question asks about an aspect the pages cover (0 without a fitted model)."""
+        if not self.aspect or query_vector is None or len(self.aspect) != len(query_vector) + 1:
+            return 0.0
+        return float(np.dot(self.aspect[:-1], query_vector) + self.aspect[-1])
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.intercept + sum(self.coef.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)
@@ -227,6 +235,12 @@ class Answerer:
         self.model = model or Model.load()
         self.sessions = sessions or Sessions()
         self.matcher = DrugMatcher(index)
+        # each page's main sections in page order, named when the page doesn't answer
+        self._sections: dict[str, list[str]] = {}
+        for c in index.chunks:
+            main = c.heading_path[0] if c.kind == "section" and c.heading_path else "FAQs"
+            if main not in self._sections.setdefault(c.doc_id, []):
+                self._sections[c.doc_id].append(main)
         self.mentions = Mentions(f"{c.question or ''} {c.text}" for c in index.chunks)
         # what a passage is about: its heading path, or for an FAQ its question (less the drug's names)
         self._heading_tokens = [self._topic_of(c) for c in index.chunks]
@@ -256,8 +270,8 @@ class Answerer:
 
     def rank(
         self, question: str, doc_ids: list[str] | None, mode: str = "full", name_tokens: set[str] | None = None
-    ) -> tuple[list[int], dict[int, dict[str, float]]]:
-        """Chunk indices best first, with each candidate's signals. doc_ids restricts to those pages.
+    ) -> tuple[list[int], dict[int, dict[str, float]], np.ndarray | None]:
+        """Chunk indices best first, each candidate's signals, and the query vector. doc_ids restricts to those pages.
 
         With one page, the dense query gets the drug's title in front, as its passages have it:
         a follow-up ("and in pregnancy?") or a misspelt name then reads like the passages do.
@@ -269,10 +283,11 @@ class Answerer:
             else np.arange(len(index.chunks))
         )
         if len(candidates) == 0:
-            return [], {}
+            return [], {}, None
         signals: dict[int, dict[str, float]] = {}
         dense = np.full(len(index.chunks), -1.0, dtype=np.float32)
         passage = np.full(len(index.chunks), -1.0, dtype=np.float32)
+        qv: np.ndarray | None = None
         if mode != "lexical":
             dense_query = question
             if mode == "full" and doc_ids is not None and len(doc_ids) == 1:
@@ -331,7 +346,7 @@ class Answerer:
             }  # fmt: skip
             fused_all.append((-fused, index.chunks[c].chunk_id, c))
         fused_all.sort()
-        return [c for _, _, c in fused_all], signals
+        return [c for _, _, c in fused_all], signals, qv
 
     # ---- answering -----------------------------------------------------------------------
 
@@ -383,9 +398,10 @@ class Answerer:
             t for m in target if m.doc_id for name in self.index.drugs[m.doc_id].names for t in tokenize(name)
         }
         if len(target) == 2:
-            ranked, signals = self._rank_pair(question, target, name_tokens)
+            ranked, signals, query_vector = self._rank_pair(question, target, name_tokens)
         else:
-            ranked, signals = self.rank(question, [target[0].doc_id] if target else None, mode, name_tokens)  # type: ignore[list-item]
+            ranked, signals, query_vector = self.rank(question, [target[0].doc_id] if target else None, mode, name_tokens)  # type: ignore[list-item]
+        asks_covered = self.model.asks_covered(query_vector)
         primary = target[0] if target else None
         if primary and primary.doc_id:
             self.sessions.set(session_id, primary.doc_id)
@@ -395,7 +411,7 @@ class Answerer:
                     f"{self.index.drugs[primary.doc_id].title} is banned or withdrawn from the market; "
                     "this information is kept for reference only.",
                 )
-        features = self.features(ranked, signals, primary)
+        features = self.features(ranked, signals, primary, asks_covered)
         score = self.model.probability(features) if ranked else 0.0
         answered = bool(ranked) and score >= self.model.threshold
         message = None
@@ -405,19 +421,25 @@ class Answerer:
             speaking = [c for c in ranked if self._names_other(c, other)]
             if speaking:
                 ranked = speaking + [c for c in ranked if c not in set(speaking)]
-                features = self.features(ranked, signals, primary)
+                features = self.features(ranked, signals, primary, asks_covered)
                 score = max(score, self.model.probability(features))
                 answered = True
             elif absent:  # a drug without a page that the page never names: never answered from a guess
                 answered = False
                 message = self._silent_on_other(target, absent)
         if not answered and message is None:
-            about = f" about {self.index.drugs[primary.doc_id].title}" if primary and primary.doc_id else ""
-            hint = "" if primary else " Naming the drug helps."
-            message = (
-                f"I could not find a passage{about} that answers this closely enough.{hint} "
-                "The suggestions below are the closest passages; they may not answer your question."
-            )
+            if primary and primary.doc_id:
+                drug_info = self.index.drugs[primary.doc_id]
+                message = (
+                    f"The {drug_info.title} page doesn't say this, as far as faqbot can tell. It covers: "
+                    f"{', '.join(self._sections[primary.doc_id])} (/pages/{primary.doc_id}). "
+                    "The suggestions below are the closest passages; they may not answer your question."
+                )
+            else:
+                message = (
+                    "I could not find a passage that answers this closely enough. Naming the drug helps. "
+                    "The suggestions below are the closest passages; they may not answer your question."
+                )
         result = self._response(
             question, session_id, started, answered=answered, ranked=ranked, signals=signals, k=k, drug=primary,
             message=message, notices=notices, score=score, features=features,
@@ -427,6 +449,7 @@ class Answerer:
                 self.index.chunks[c].chunk_id: {**signals[c], "key": self._prior_key[c], "faq": float(self.index.chunks[c].kind == "faq")}
                 for c in ranked
             }  # fmt: skip
+            result["_query_vector"] = query_vector
         return result
 
     def _other_drug(self, target: list[DrugMatch], absent: list[DrugMatch]) -> dict[str, tuple[str, ...]] | None:
@@ -485,12 +508,14 @@ class Answerer:
 
     def _rank_pair(
         self, question: str, target: list[DrugMatch], name_tokens: set[str]
-    ) -> tuple[list[int], dict[int, dict[str, float]]]:
+    ) -> tuple[list[int], dict[int, dict[str, float]], np.ndarray | None]:
         """Two drugs: each page's best passage for the question, interactions favoured, interleaved."""
-        lists = []
+        lists: list[list[int]] = []
         signals: dict[int, dict[str, float]] = {}
+        first_vector: np.ndarray | None = None
         for match in target:
-            ranked, sig = self.rank(question + " interactions", [match.doc_id], "full", name_tokens)  # type: ignore[list-item]
+            ranked, sig, vector = self.rank(question + " interactions", [match.doc_id], "full", name_tokens)  # type: ignore[list-item]
+            first_vector = vector if not lists else first_vector
             lists.append(ranked)
             signals.update(sig)
         merged: list[int] = []
@@ -498,9 +523,11 @@ class Answerer:
             merged.extend(pair)
         longest = max(lists, key=len)
         merged.extend(longest[len(merged) // 2 :])
-        return merged, signals
+        return merged, signals, first_vector
 
-    def features(self, ranked: list[int], signals: dict[int, dict[str, float]], drug: DrugMatch | None) -> dict[str, float]:
+    def features(
+        self, ranked: list[int], signals: dict[int, dict[str, float]], drug: DrugMatch | None, asks_covered: float = 0.0
+    ) -> dict[str, float]:
         """The signals the confidence is computed from, for the top passage."""
         if not ranked:
             return {name: 0.0 for name in FEATURES}
@@ -515,6 +542,7 @@ class Answerer:
             "fuzzy": 1.0 if drug is not None and drug.how == "fuzzy" else 0.0,
             "context": 1.0 if drug is not None and drug.how == "context" else 0.0,
             "topic": top["topic"],
+            "asks_covered": asks_covered,
         }
 
     def _passage(self, c: int, score: float, query_tokens: set[str]) -> dict[str, Any]:

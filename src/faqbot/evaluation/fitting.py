@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,13 +10,16 @@ from typing import Any
 import numpy as np
 
 from faqbot.evaluation.gold import Case
-from faqbot.evaluation.metrics import run_case
+from faqbot.evaluation.metrics import Outcome, run_case
 from faqbot.retrieval import FEATURES, Answerer, Model
 
 SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part")  # the ranking signals the fitted model weighs
 MODEL_PATH = Path(__file__).parents[1] / "model.json"
 # where the listwise fit starts: dense similarity leads, as in the unfitted model; unnamed signals start at 0
 START = {"dense": 20.0, "lexical": 2.0, "topic": 1.0}
+# a wrong passage shown as an answer costs this many right ones (the threshold's trade-off)
+WRONG_COST = 2.0
+
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 50) -> tuple[np.ndarray, float]:
     """L2-regularised logistic regression by Newton's method (a few features, a few hundred cases)."""
@@ -34,22 +36,6 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 50)
         if np.abs(step).max() < 1e-8:
             break
     return w[:-1], float(w[-1])
-
-
-def choose_threshold(scores: list[float], answerable: list[bool], max_false_abstention: float = 0.03) -> float:
-    """The highest threshold that withholds at most max_false_abstention of the answerable cases.
-
-    The operating point the product asks for: answerable questions are rarely withheld, and every
-    point of precision above that comes from withholding the least confident answers. Questions about
-    drugs without a page never reach this: the drug lock withholds them by rule.
-    """
-    answerable_scores = sorted(s for s, a in zip(scores, answerable) if a)
-    if not answerable_scores:
-        return 0.5
-    allowed = int(math.floor(max_false_abstention * len(answerable_scores)))
-    # withholding the `allowed` lowest-scoring answerable cases, and nothing above them
-    cut = answerable_scores[allowed] if allowed < len(answerable_scores) else answerable_scores[-1]
-    return float(math.floor(cut * 100) / 100)
 
 
 @dataclass
@@ -154,16 +140,70 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr) -> Model:
     print(f"ranking model (L2 {best_l2}, 2-fold CV hit@1 {best_cv:.3f}): dev hit@1 {dev_fit[0]:.3f}, MRR {dev_fit[1]:.3f}; "
           f"weights {model.weights}", file=log)  # fmt: skip
 
-    outcomes = [run_case(answerer, c, "full") for c in dev]
-    scored = [o for o in outcomes if o.ranked]  # rule-based abstentions (no drug page) have no features
+    outcomes = [run_case(answerer, c, "full", explain=True) for c in dev]
+    scored = [o for o in outcomes if o.ranked and o.query_vector is not None]  # rule-based abstentions have no features
+    model.aspect, held_out_logits = fit_aspect(answerer, scored, log)
     x = np.array([[o.features.get(f, 0.0) for f in FEATURES] for o in scored])
+    x[:, FEATURES.index("asks_covered")] = held_out_logits  # as on unseen questions, not as fitted
     y = np.array([1.0 if o.case.answerable and o.ranked[0] in o.case.relevant else 0.0 for o in scored])
     coef, intercept = fit_logistic(x, y)
     model.coef = {f: round(float(c), 4) for f, c in zip(FEATURES, coef)}
     model.intercept = round(intercept, 4)
-    probabilities = [model.probability(o.features) for o in scored]
-    model.threshold = choose_threshold(probabilities, [o.case.answerable for o in scored])
+    probabilities = [model.probability(dict(zip(FEATURES, row))) for row in x]
+    model.threshold = utility_threshold(probabilities, [bool(v) for v in y])
     model.fitted_on = f"dev split of eval/gold.jsonl ({len(dev)} cases)"
     print(f"calibration fitted on {len(scored)} dev cases; threshold {model.threshold:.2f}", file=log)
     return model
 
+
+def fit_aspect(answerer: Answerer, scored: list[Outcome], log: Any) -> tuple[list[float], np.ndarray]:
+    """Logistic regression over the query vector: does the question ask something the pages cover?
+
+    Positives: dev's answerable questions and the FAQ questions of the pages dev is about (their
+    vectors are in the index); negatives: dev's unanswerable questions. L2 chosen by 5-fold
+    cross-validated AUC. Returns the weights (bias last) and each dev case's out-of-fold log-odds.
+    """
+    x_dev = np.array([o.query_vector for o in scored])
+    y_dev = np.array([1.0 if o.case.answerable else 0.0 for o in scored])
+    index = answerer.index
+    dev_docs = {o.case.doc_id for o in scored if o.case.doc_id}
+    rows = [r for r in range(len(index.chunks), len(index.vectors)) if index.chunks[index.vector_chunk[r]].doc_id in dev_docs]
+    x_faq, y_faq = index.vectors[rows], np.ones(len(rows))
+    folds = np.arange(len(scored)) % 5
+    best: tuple[float, float, np.ndarray] = (-1.0, 1.0, np.zeros(len(scored)))
+    for l2 in (0.3, 1.0, 3.0, 10.0):
+        logits = np.zeros(len(scored))
+        for f in range(5):
+            train = folds != f
+            w, b = fit_logistic(np.vstack([x_dev[train], x_faq]), np.r_[y_dev[train], y_faq], l2=l2)
+            logits[~train] = x_dev[~train] @ w + b
+        auc = _auc(logits, y_dev)
+        if auc > best[0]:
+            best = (auc, l2, logits)
+    w, b = fit_logistic(np.vstack([x_dev, x_faq]), np.r_[y_dev, y_faq], l2=best[1])
+    print(f"aspect model: {len(scored)} dev questions + {len(rows)} FAQ questions; L2 {best[1]}, 5-fold AUC {best[0]:.3f}", file=log)
+    return [round(float(v), 5) for v in (*w, b)], best[2]
+
+
+def _auc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Probability that a random positive scores above a random negative (ties count half)."""
+    pos, neg = scores[labels == 1], scores[labels == 0]
+    if not len(pos) or not len(neg):
+        return 0.5
+    greater = (pos[:, None] > neg[None, :]).sum() + 0.5 * (pos[:, None] == neg[None, :]).sum()
+    return float(greater / (len(pos) * len(neg)))
+
+
+def utility_threshold(scores: list[float], right: list[bool], wrong_cost: float = WRONG_COST) -> float:
+    """The threshold (to 0.01) that maximises right answers shown minus wrong_cost times wrong ones shown.
+
+    A withheld answer scores 0, a right one 1, a wrong one -wrong_cost: the product's rule that a
+    passage which does not answer, shown as if it did, is worse than "the page doesn't say".
+    Ties go to the higher threshold.
+    """
+    best_t, best_value = 1.0, 0.0
+    for t in np.round(np.arange(0.99, -0.001, -0.01), 2):
+        value = sum(1.0 if r else -wrong_cost for s, r in zip(scores, right) if s >= t)
+        if value > best_value + 1e-9:
+            best_t, best_value = float(t), value
+    return best_t

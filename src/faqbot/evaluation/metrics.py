@@ -26,6 +26,7 @@ class Outcome:
     features: dict[str, float]
     took_ms: float
     signals: dict[str, dict[str, Any]] = field(default_factory=dict)  # every candidate's, when explained
+    query_vector: np.ndarray | None = None  # when explained
 
     @property
     def right(self) -> bool:
@@ -56,6 +57,7 @@ def run_case(answerer: Answerer, case: Case, mode: str, explain: bool = False) -
         features=dict(result["_features"]),
         took_ms=float(result["took_ms"]),
         signals=result.get("_signals", {}),
+        query_vector=result.get("_query_vector"),
     )
 
 
