@@ -337,14 +337,19 @@ class Answerer:
         drug: str | None = None,
         mode: str = "full",
         explain: bool = False,
+        context_drug: str | None = None,
     ) -> dict[str, Any]:
         """The /ask response for one question (see PRODUCT.md for its shape).
+
+        context_drug: the conversation's drug from a verified context token (the API's follow-ups);
+        without a session_id nothing is remembered here.
 
         Keys starting with "_" are internal (the API drops them): the top ten chunk ids and the
         confidence features; with explain, also every candidate's ranking signals (for fitting).
         """
         started = time.perf_counter()
         question = " ".join(question.split())
+        remember = session_id is not None
         session_id = session_id or uuid.uuid4().hex
         matches = self.matcher.find(question) if mode == "full" else []
         known = [m for m in matches if m.doc_id is not None]
@@ -359,7 +364,7 @@ class Answerer:
         elif absent:
             return self._no_page(question, session_id, started, k, [m.matched for m in absent])
         elif mode == "full":
-            previous = self.sessions.get(session_id)
+            previous = context_drug or (self.sessions.get(session_id) if remember else None)
             if previous is not None and previous in self.index.drugs:
                 target = [DrugMatch(previous, self.index.drugs[previous].title, "context")]
             else:
@@ -377,7 +382,8 @@ class Answerer:
             ranked, signals = self.rank(question, [target[0].doc_id] if target else None, mode, name_tokens)  # type: ignore[list-item]
         primary = target[0] if target else None
         if primary and primary.doc_id:
-            self.sessions.set(session_id, primary.doc_id)
+            if remember:
+                self.sessions.set(session_id, primary.doc_id)
             if self.index.drugs[primary.doc_id].is_banned:
                 notices.insert(
                     0,
