@@ -340,15 +340,15 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
     conversations = Conversations(load_secret(settings.secret, settings.secret_file), settings.session_ttl_s)
 
     async def purge_old_log() -> None:
-        """Delete questions and feedback older than FAQBOT_LOG_DAYS, now and every purge interval."""
+        """Delete questions and feedback older than FAQBOT_LOG_DAYS every purge interval."""
         while True:
+            await asyncio.sleep(settings.log_purge_interval_s)
             try:
                 gone = await asyncio.to_thread(store.purge, settings.log_days)
                 if gone:
                     log.info("deleted %d query log and feedback rows older than %d days", gone, settings.log_days)
             except Exception:  # a locked or full disk must not stop the server; the next round tries again
                 log.exception("could not purge the query log")
-            await asyncio.sleep(settings.log_purge_interval_s)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
