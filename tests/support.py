@@ -45,7 +45,12 @@ def serve(app: Any, start_timeout_s: float = 120.0) -> Iterator[str]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    from faqbot.serving import server_config
+    from faqbot.settings import Settings
+
+    # the configuration `faqbot serve` runs, connection limits included, with the app's own settings
+    settings = getattr(getattr(app, "state", None), "settings", None) or Settings()
+    server = uvicorn.Server(server_config(app, settings, log_level="warning"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s

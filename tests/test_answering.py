@@ -74,13 +74,13 @@ def test_brand_names_misspellings_and_paraphrases(server, question: str, expecte
     assert result["answer"]["chunk_id"] in expected
 
 
-def test_follow_up_keeps_the_drug_of_the_session(server) -> None:
-    first = ask(server, "what is lemtrada used for", session_id="follow-1")
+def test_follow_up_keeps_the_drug_of_the_conversation(server) -> None:
+    first = ask(server, "what is lemtrada used for")
     assert first["drug"]["doc_id"] == "alemtuzumab"
-    second = ask(server, "and in pregnancy?", session_id="follow-1")
+    second = ask(server, "and in pregnancy?", context=first["context"], session_id=first["session_id"])
     assert second["drug"]["how"] == "context" and second["drug"]["doc_id"] == "alemtuzumab"
     assert second["answered"] and second["answer"]["chunk_id"] in PREGNANCY
-    # without the session the same words name no drug
+    # without the conversation's context the same words name no drug
     alone = ask(server, "and in pregnancy?")
     assert alone["drug"] is None
 
@@ -105,7 +105,7 @@ def test_out_of_scope_questions_abstain(server, question: str) -> None:
 
 def test_response_has_the_documented_shape(server) -> None:
     result = ask(server, "lemtrada dose", k=4)
-    assert set(result) == {"query_id", "session_id", "answered", "answer", "alternatives", "drug", "message", "notices",
+    assert set(result) == {"query_id", "session_id", "context", "answered", "answer", "alternatives", "drug", "message", "notices",
                            "index_version", "took_ms"}  # fmt: skip
     assert len(result["alternatives"]) == 3
     assert set(result["answer"]) == {"chunk_id", "doc_id", "title", "kind", "section", "question", "text", "highlights",

@@ -146,6 +146,7 @@ def test_ask_follow_the_citation_follow_up_and_give_feedback(site: Site, desktop
     with page.expect_request(lambda r: r.url.endswith("/ask")) as sent:
         follow_up = ask(page, "and for children?")
     assert sent.value.post_data_json.get("session_id") == first["session_id"]
+    assert sent.value.post_data_json.get("context") == first["context"]  # the signed conversation state, sent back
     assert follow_up["answered"] and follow_up["answer"]["doc_id"] == "alemtuzumab"
     reply = page.locator("#messages .msg-bot article").last
     expect(reply.locator("a[href^='/pages/alemtuzumab#']").first).to_be_visible()

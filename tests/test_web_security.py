@@ -163,10 +163,10 @@ def test_report_needs_the_token_when_one_is_configured(tmp_path) -> None:
     (data / "xssamine.md").write_text(HOSTILE_PAGE, encoding="utf-8")
     build_index(data, tmp_path / "index", lambda: load_embedder("hashing"), model_id_for("hashing"))
     settings = Settings(
-        data_dir=data, index_dir=tmp_path / "index", db=tmp_path / "db.sqlite3", model="hashing", report_token="s3cret"
+        data_dir=data, index_dir=tmp_path / "index", db=tmp_path / "db.sqlite3", model="hashing", report_token="s3cret-editors-token"
     )
     with serve(create_app(settings)) as url:
         assert httpx.get(f"{url}/report").status_code == 401
-        assert "token" in httpx.get(f"{url}/report?token=wrong").json()["detail"]
-        assert httpx.get(f"{url}/report?token=s3cret").status_code == 200
-        assert httpx.get(f"{url}/report", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert "token" in httpx.get(f"{url}/report", headers={"Authorization": "Bearer wrong"}).json()["detail"]
+        assert httpx.get(f"{url}/report?token=s3cret-editors-token").status_code == 401  # never in the address
+        assert httpx.get(f"{url}/report", headers={"Authorization": "Bearer s3cret-editors-token"}).status_code == 200

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import logging
 import re
+import unicodedata
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
@@ -18,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from faqbot import __version__
+from faqbot.conversations import ContextRejected, Conversations, load_secret
 from faqbot.errors import FaqbotError
 from faqbot.retrieval import Answerer, AnswererHolder
 from faqbot.settings import Settings
@@ -26,8 +30,10 @@ from faqbot.store import Store
 log = logging.getLogger("faqbot")
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_BODY = 64 * 1024
-# one character that str.strip() keeps, spelled out: JSON Schema's \s (ECMA) and Python's differ
-NOT_BLANK = r"[^\t\n\v\f\r\x1c-\x1f \x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]"
+MAX_CONTEXT = 2048
+# a letter or digit of any script (str.isalnum()); the schema's pattern in Python's regex syntax,
+# which is what schemathesis and Hypothesis read (an ECMA engine reads \w as ASCII only)
+LETTER_OR_DIGIT = r"[^\W_]"
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
@@ -39,12 +45,19 @@ class AskRequest(BaseModel):
 
     # the limits are checked after trimming, below; the schema states them for clients and fuzzers
     question: str = Field(
-        description="The visitor's question, 1-1000 characters after trimming.",
-        json_schema_extra={"minLength": 1, "maxLength": 1000, "pattern": NOT_BLANK},
+        description="The visitor's question, 1-1000 characters after trimming, with at least one letter or digit.",
+        json_schema_extra={"minLength": 1, "maxLength": 1000, "pattern": LETTER_OR_DIGIT},
+    )
+    context: str | None = Field(
+        default=None,
+        max_length=MAX_CONTEXT,
+        description="The `context` the previous answer returned: the conversation's state, signed by the server. "
+        "Send it back unchanged for follow-ups; one that is altered, foreign or expired is ignored with a notice.",
     )
     session_id: str | None = Field(
         default=None,
-        description="Conversation id (at most 64 of A-Z a-z 0-9 _ -) for follow-ups.",
+        description="The session_id an earlier answer returned (a label for the conversation). Only ids this "
+        "server issued are kept; any other starts a new conversation. Follow-ups need `context`.",
         json_schema_extra={"pattern": SESSION_RE.pattern},
     )
     k: int = Field(default=3, ge=1, le=10, description="How many passages to return (answer + alternatives).")
@@ -58,6 +71,12 @@ class AskRequest(BaseModel):
             raise ValueError("question is empty; type a question about a medicine")
         if any("\ud800" <= ch <= "\udfff" for ch in value):  # a lone surrogate from a JSON escape is not text
             raise ValueError("question holds an invalid character (a lone UTF-16 surrogate); send plain Unicode text")
+        value = _visible(value)
+        if not any(ch.isalnum() for ch in value):
+            raise ValueError(
+                "question has no letter or digit (only invisible characters, control characters or punctuation); "
+                "type a question about a medicine"
+            )
         if len(value) > 1000:
             raise ValueError(f"question is {len(value)} characters; shorten it to at most 1000")
         return value
@@ -75,6 +94,18 @@ class AskRequest(BaseModel):
         if value is not None and not SESSION_RE.fullmatch(value):  # match() would let a trailing newline through
             raise ValueError("session_id must be 1-64 characters of A-Z, a-z, 0-9, '_' or '-'; use the one /ask returned")
         return value
+
+
+def _visible(text: str) -> str:
+    """text without invisible format characters (zero-width spaces, BOM, direction marks, soft hyphens),
+    with control characters (NUL, ESC, ...) as spaces: what reaches the log and the ranking."""
+    kept = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if category == "Cf":
+            continue
+        kept.append(" " if category == "Cc" else ch)
+    return "".join(kept).strip()
 
 
 class Passage(BaseModel):
@@ -103,6 +134,7 @@ class DrugRef(BaseModel):
 class AskResponse(BaseModel):
     query_id: str
     session_id: str
+    context: str = Field(description="The conversation's state, signed; send it back with the next question.")
     answered: bool
     answer: Passage | None
     alternatives: list[Passage]
@@ -130,6 +162,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     described = {
         404: "Unknown id",
         413: "Request body too large",
+        415: "Body not sent as uncompressed JSON",
         422: "Invalid request",
         503: "No index has been built yet",
     }
@@ -161,10 +194,12 @@ class Health(BaseModel):
 
 
 class BodyLimit:
-    """Refuse bodies over MAX_BODY with 413; never holds more than MAX_BODY of a body in memory.
+    """Refuse bodies over MAX_BODY with 413, and bodies that are not plain JSON with 415.
 
-    The body is read here, before the app sees it: an error raised from inside the app's own
-    reading would reach FastAPI wrapped (BaseHTTPMiddleware) and come out as a 400 parse error.
+    Never holds more than MAX_BODY of a body in memory. The body is read here, before the app
+    sees it: an error raised from inside the app's own reading would reach FastAPI wrapped
+    (BaseHTTPMiddleware) and come out as a 400 parse error. The body is kept in the scope, so
+    that a parse error can say what exactly is wrong with it.
     """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY) -> None:
@@ -175,16 +210,26 @@ class BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = dict(scope.get("headers") or []).get(b"content-length")
+        headers = dict(scope.get("headers") or [])
+        declared = headers.get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.limit:
             await self._reject(send)
             return
+        if scope["method"] in ("POST", "PUT", "PATCH"):
+            problem = _media_problem(headers.get(b"content-type"), headers.get(b"content-encoding"))
+            if problem:
+                await JSONResponse({"detail": problem}, status_code=415)({"type": "http"}, _empty_receive, send)
+                return
         body = bytearray()
         more = True
         while more:  # a chunked body declares no length: count what arrives
             message = await receive()
             if message["type"] != "http.request":
-                return  # the client went away before its request was complete
+                # the client went away (or was cut off) mid-body: answer anyway, so that no middleware
+                # finds the app returned nothing; the server drops a response to a closed connection
+                await JSONResponse({"detail": "the request body did not arrive in full; send it again"},
+                                   status_code=400)({"type": "http"}, _empty_receive, send)  # fmt: skip
+                return
             body += message.get("body", b"")
             if len(body) > self.limit:
                 await self._reject(send)
@@ -199,6 +244,7 @@ class BodyLimit:
             replayed = True
             return {"type": "http.request", "body": bytes(body), "more_body": False}
 
+        scope["faqbot.body"] = bytes(body)
         await self.app(scope, replay, send)
 
     async def _reject(self, send: Send) -> None:
@@ -208,16 +254,72 @@ class BodyLimit:
         await response({"type": "http"}, _empty_receive, send)
 
 
+class HeadAsGet:
+    """HEAD is answered wherever GET is (monitoring tools send HEAD): the GET response without its body."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                message = {**message, "body": b""}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, without_body)
+
+
 async def _empty_receive() -> Message:
     return {"type": "http.disconnect"}
 
 
+def _media_problem(content_type: bytes | None, content_encoding: bytes | None) -> str | None:
+    """Why a request body is not plain JSON, in words that say what to send instead; None when it is."""
+    encoding = (content_encoding or b"").decode("latin-1").strip().lower()
+    if encoding not in ("", "identity"):
+        return (f"Content-Encoding '{encoding[:40]}' is not supported; send the JSON body uncompressed, "
+                "without a Content-Encoding header")  # fmt: skip
+    if content_type is None:
+        return None  # FastAPI reads a body without a Content-Type as JSON
+    media = content_type.decode("latin-1").split(";")[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return None
+    return (f"the body was sent as '{media[:60] or 'no type'}'; send it as JSON with the header "
+            'Content-Type: application/json, such as {"question": "..."}')  # fmt: skip
+
+
+def _json_problem(raw: bytes | None) -> str:
+    """What is wrong with a body FastAPI could not parse, as one line that says what to change."""
+    example = 'send a JSON object such as {"question": "..."}'
+    try:
+        text = (raw or b"").decode("utf-8")
+    except UnicodeDecodeError:
+        return f"body: is not valid UTF-8; {example}, encoded as UTF-8"
+    try:
+        json.loads(text)
+    except RecursionError:
+        return f"body: the JSON is nested too deeply; {example}"
+    except ValueError as exc:
+        if "digits" in str(exc):  # Python refuses integers of over 4300 digits
+            return "body: a number in it has more than 4300 digits; send numbers of ordinary size"
+    return f"body: is not valid JSON; {example}"
+
+
+MAX_PROBLEMS = 5
+
+
 def _describe(errors: list[Any]) -> str:
-    """Validation errors as one sentence that says what to change."""
+    """Validation errors as one sentence that says what to change; at most MAX_PROBLEMS, each one short."""
     parts = []
-    for error in errors:
+    for error in errors[:MAX_PROBLEMS]:
         where = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")
+        if len(where) > 60:
+            where = where[:60] + "…"
+        message = str(error.get("msg", "is invalid")).removeprefix("Value error, ")[:300]
         if error.get("type") == "extra_forbidden":
             message = "is not a known field; remove it"
         elif error.get("type") == "missing":
@@ -225,6 +327,8 @@ def _describe(errors: list[Any]) -> str:
         elif error.get("type") == "json_invalid":
             message = 'is not valid JSON; send a JSON object such as {"question": "..."}'
         parts.append(f"{where}: {message}")
+    if len(errors) > MAX_PROBLEMS:
+        parts.append(f"and {len(errors) - MAX_PROBLEMS} more problems like these")
     return "; ".join(parts) or "invalid request"
 
 
@@ -233,6 +337,18 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
     settings = settings or Settings()
     holder = holder or AnswererHolder(settings)
     store = Store(settings.db)
+    conversations = Conversations(load_secret(settings.secret, settings.secret_file), settings.session_ttl_s)
+
+    async def purge_old_log() -> None:
+        """Delete questions and feedback older than FAQBOT_LOG_DAYS every purge interval."""
+        while True:
+            await asyncio.sleep(settings.log_purge_interval_s)
+            try:
+                gone = await asyncio.to_thread(store.purge, settings.log_days)
+                if gone:
+                    log.info("deleted %d query log and feedback rows older than %d days", gone, settings.log_days)
+            except Exception:  # a locked or full disk must not stop the server; the next round tries again
+                log.exception("could not purge the query log")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -240,7 +356,10 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
             holder.get()  # load the index and the model once, before the first request
         except FaqbotError as exc:
             log.warning("faqbot starts without an index: %s", exc)
+        store.purge(settings.log_days)  # before the first request: nothing older than the limit is ever shown
+        purging = asyncio.create_task(purge_old_log())
         yield
+        purging.cancel()
         store.close()
 
     # FastAPIOffline serves the Swagger UI and ReDoc files itself: no CDN, also for /docs
@@ -267,9 +386,8 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            # FastAPI's words for bytes that are not UTF-8 or nest too deep: malformed JSON, like any other
-            detail = 'body: is not valid UTF-8 JSON; send a JSON object such as {"question": "..."}'
-            return JSONResponse({"detail": detail}, status_code=422)
+            # FastAPI's words for bytes that are not UTF-8, nest too deep or hold a huge number: say which
+            return JSONResponse({"detail": _json_problem(request.scope.get("faqbot.body"))}, status_code=422)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
     app.add_middleware(BodyLimit)  # added first, so innermost: its 413 gets the headers below (and CORS)
@@ -288,24 +406,60 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         app.add_middleware(
             CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
         )
+    app.add_middleware(HeadAsGet)  # outermost: HEAD gets exactly GET's status and headers
 
     @app.post(
         "/ask",
         response_model=AskResponse,
         summary="Answer a question with a cited passage, or abstain",
-        responses=_errors(413, 422, 503),
+        responses=_errors(413, 415, 422, 503),
     )
     def ask(body: AskRequest, ans: Answerer = Depends(answerer)) -> dict[str, Any]:
         if body.drug is not None and body.drug not in ans.index.drugs:
             raise HTTPException(
                 status_code=422, detail=f"drug: unknown doc_id {body.drug[:80]!r}; use one of the doc_ids from GET /drugs"
             )
-        result = ans.ask(body.question, session_id=body.session_id, k=body.k, drug=body.drug)
+        notices: list[str] = []
+        session_id, context_drug = _conversation(body, notices)
+        drug = body.drug
+        if drug is not None:
+            # the words typed win over the drug field: a dose of the wrong drug is the worst answer there is
+            named = {m.doc_id: ans.index.drugs[m.doc_id].title for m in ans.matcher.find(body.question) if m.doc_id}
+            if set(named) - {drug}:
+                if drug not in named:
+                    titles = " and ".join(named.values())
+                    notices.append(
+                        f"Your question names {titles}, but the drug field asked for {ans.index.drugs[drug].title}; "
+                        f"this answer follows your question. Leave out the drug field to ask about another drug."
+                    )
+                drug = None
+        result = ans.ask(body.question, session_id=None, k=body.k, drug=drug, context_drug=context_drug)
+        result["session_id"] = session_id
+        result["notices"] = result["notices"] + notices
+        result["context"] = conversations.issue(session_id, result["drug"]["doc_id"] if result["drug"] else context_drug)
         try:
             store.log_query(result, body.question)
         except Exception:  # the answer matters more than its log line
             log.exception("could not log query %s", result["query_id"])
         return {key: value for key, value in result.items() if not key.startswith("_")}
+
+    def _conversation(body: AskRequest, notices: list[str]) -> tuple[str, str | None]:
+        """The session id and drug this question continues; anything the server did not issue starts afresh."""
+        if body.context is not None:
+            try:
+                context = conversations.verify(body.context)
+                return context.session_id, context.drug
+            except ContextRejected as exc:
+                notices.append(str(exc))
+        if body.session_id is not None:
+            if conversations.issued(body.session_id):
+                return body.session_id, None
+            if body.context is None:
+                notices.append(
+                    "This session_id was not issued by this server, so this question starts a new conversation; "
+                    "send back the session_id and context that /ask returns."
+                )
+        return conversations.new_session_id(), None
 
     @app.get(
         "/drugs", response_model=list[Drug], summary="The drugs faqbot has pages for, with their names", responses=_errors(503)
@@ -316,8 +470,8 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
     @app.post(
         "/feedback",
         response_model=FeedbackResponse,
-        summary="Mark an answer helpful or not helpful",
-        responses=_errors(404, 413, 422),
+        summary="Mark an answer helpful or not helpful (a later click on the same answer replaces the earlier one)",
+        responses=_errors(404, 413, 415, 422),
     )
     def feedback(body: FeedbackRequest) -> dict[str, Any]:
         if not store.has_query(body.query_id):

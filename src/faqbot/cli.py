@@ -89,12 +89,16 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from faqbot.api import create_app
     from faqbot.index import current_build
+    from faqbot.serving import is_loopback, run
 
     settings = _settings(args)
+    if not settings.report_token and not is_loopback(settings.host):
+        raise FaqbotError(
+            f"refusing to serve on {settings.host} without FAQBOT_REPORT_TOKEN: /report shows visitors' questions; "
+            "set FAQBOT_REPORT_TOKEN to a long random value (openssl rand -hex 32), or serve on --host 127.0.0.1"
+        )
     if current_build(settings.index_dir) is None:
         print(f"no index in {settings.index_dir}: building it from {settings.data_dir} first", file=sys.stderr)
         build_args = argparse.Namespace(**{**vars(args), "full": False})
@@ -103,9 +107,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
         os.environ["FAQBOT_INDEX_DIR"] = str(settings.index_dir)
         os.environ["FAQBOT_DATA_DIR"] = str(settings.data_dir)
         os.environ["FAQBOT_DB"] = str(settings.db)
-        uvicorn.run("faqbot.api:app_from_env", factory=True, host=settings.host, port=settings.port, workers=args.workers)
+        run("faqbot.api:app_from_env", settings, workers=args.workers)
     else:
-        uvicorn.run(create_app(settings), host=settings.host, port=settings.port)
+        run(create_app(settings), settings)
     return 0
 
 
@@ -125,7 +129,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"  {row['count']:>4}  {row['question']}")
     print("Answers marked not helpful:")
     for row in report["unhelpful"] or [{"question": "(none)", "chunk_id": "", "count": 0}]:
-        print(f"  {row['count']:>4}  {row['question']}  -> {row['chunk_id']}")
+        print(f"  {row['count']:>4}  {row['question']}  -> {row['chunk_id'] or '(no answer: withheld)'}")
     return 0
 
 

@@ -358,14 +358,19 @@ class Answerer:
         drug: str | None = None,
         mode: str = "full",
         explain: bool = False,
+        context_drug: str | None = None,
     ) -> dict[str, Any]:
         """The /ask response for one question (see PRODUCT.md for its shape).
+
+        context_drug: the conversation's drug from a verified context token (the API's follow-ups);
+        without a session_id nothing is remembered here.
 
         Keys starting with "_" are internal (the API drops them): the top ten chunk ids and the
         confidence features; with explain, also every candidate's ranking signals (for fitting).
         """
         started = time.perf_counter()
         question = " ".join(question.split())
+        remember = session_id is not None
         session_id = session_id or uuid.uuid4().hex
         locked = mode == "full" and self.drug_lock
         matches = self.matcher.find(question) if locked else []
@@ -385,7 +390,7 @@ class Answerer:
         elif absent:
             return self._no_page(question, session_id, started, k, [m.matched for m in absent])
         elif locked:
-            previous = self.sessions.get(session_id)
+            previous = context_drug or (self.sessions.get(session_id) if remember else None)
             if previous is not None and previous in self.index.drugs:
                 target = [DrugMatch(previous, self.index.drugs[previous].title, "context")]
             else:
@@ -404,7 +409,8 @@ class Answerer:
         asks_covered = self.model.asks_covered(query_vector)
         primary = target[0] if target else None
         if primary and primary.doc_id:
-            self.sessions.set(session_id, primary.doc_id)
+            if remember:
+                self.sessions.set(session_id, primary.doc_id)
             if self.index.drugs[primary.doc_id].is_banned:
                 notices.insert(
                     0,

@@ -20,12 +20,30 @@ class Settings(BaseSettings):
     model: str = "packaged"
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
-    # when set, GET /report (visitors' questions and comments) needs ?token=<this> or a Bearer header
-    report_token: str | None = None
+    # when set, GET /report (visitors' questions and comments) needs it as a Bearer token or a Basic password;
+    # when unset, /report answers loopback clients only and `faqbot serve` refuses a non-loopback host
+    report_token: str | None = Field(default=None, min_length=16)
+    # signs the conversation context tokens; unset: a random key kept in secret_file (made once, mode 0600)
+    secret: str | None = Field(default=None, min_length=32, repr=False)
+    # a conversation's context expires this long after its last question
     session_ttl_s: float = Field(default=1800.0, gt=0)
     max_sessions: int = Field(default=10_000, ge=1)
+    # the query log and the feedback are deleted after this many days (checked at start and every purge interval)
+    log_days: int = Field(default=30, ge=1, le=3650)
+    log_purge_interval_s: float = Field(default=3600.0, gt=0)
+    # connection limits of `faqbot serve`: a whole request (head and body) must arrive within read_timeout_s
+    # of its first byte (or of connecting); an idle keep-alive connection closes after keep_alive_s
+    read_timeout_s: float = Field(default=10.0, gt=0, le=300)
+    keep_alive_s: int = Field(default=5, ge=1, le=300)
+    max_header_bytes: int = Field(default=32 * 1024, ge=1024, le=1024 * 1024)
+    max_connections: int = Field(default=1000, ge=1)
     # FAQBOT_CORS_ORIGINS="https://a.example,https://b.example" (or a JSON list); empty keeps CORS off
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @property
+    def secret_file(self) -> Path:
+        """Where the generated signing key lives when FAQBOT_SECRET is unset: beside the database."""
+        return self.db.parent / "secret"
 
     @field_validator("cors_origins", mode="before")
     @classmethod

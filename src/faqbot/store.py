@@ -32,6 +32,12 @@ CREATE TABLE IF NOT EXISTS feedback (
     comment     TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_query ON feedback (query_id);
+CREATE INDEX IF NOT EXISTS queries_ts ON queries (ts);
+"""
+# one feedback per query: a database from before keeps each query's latest click, then the index holds it to one
+ONE_FEEDBACK_PER_QUERY = """
+DELETE FROM feedback WHERE id NOT IN (SELECT max(id) FROM feedback GROUP BY query_id);
+CREATE UNIQUE INDEX IF NOT EXISTS feedback_one_per_query ON feedback (query_id);
 """
 
 
@@ -53,6 +59,8 @@ class Store:
                 conn.execute("PRAGMA synchronous=NORMAL")
                 conn.execute("PRAGMA busy_timeout=30000")
                 conn.executescript(SCHEMA)
+                if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'feedback_one_per_query'").fetchone():
+                    conn.executescript(f"BEGIN IMMEDIATE; {ONE_FEEDBACK_PER_QUERY} COMMIT;")
             except (OSError, sqlite3.Error) as exc:
                 raise FaqbotError(f"cannot open the database {self.path} ({exc}); set FAQBOT_DB to a writable file") from exc
             conn.row_factory = sqlite3.Row
@@ -86,12 +94,29 @@ class Store:
         return bool(self._execute("SELECT 1 FROM queries WHERE query_id = ?", (query_id,)))
 
     def add_feedback(self, query_id: str, helpful: bool, comment: str | None) -> int:
+        """Store a click on an answer; a later click on the same answer replaces the earlier one."""
+        rows = self._execute(
+            "INSERT INTO feedback (ts, query_id, helpful, comment) VALUES (?,?,?,?) ON CONFLICT (query_id) DO UPDATE "
+            "SET ts = excluded.ts, helpful = excluded.helpful, comment = excluded.comment RETURNING id",
+            (time.time(), query_id, int(helpful), comment),
+        )
+        return int(rows[0]["id"])
+
+    def purge(self, days: float, now: float | None = None) -> int:
+        """Delete questions and feedback older than days; returns how many rows went."""
+        cutoff = (time.time() if now is None else now) - days * 86400
         with self._lock:
-            cursor = self._connect().execute(
-                "INSERT INTO feedback (ts, query_id, helpful, comment) VALUES (?,?,?,?)",
-                (time.time(), query_id, int(helpful), comment),
-            )
-            return int(cursor.lastrowid or 0)
+            conn = self._connect()
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                gone = conn.execute("DELETE FROM feedback WHERE ts < ? OR query_id IN "
+                                    "(SELECT query_id FROM queries WHERE ts < ?)", (cutoff, cutoff)).rowcount  # fmt: skip
+                gone += conn.execute("DELETE FROM queries WHERE ts < ?", (cutoff,)).rowcount
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            return gone
 
     def feedback(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._execute("SELECT * FROM feedback ORDER BY id")]
@@ -104,9 +129,9 @@ class Store:
             (limit,),
         )
         unhelpful = self._execute(
-            "SELECT q.question AS question, q.chunk_id AS chunk_id, count(*) AS count, "
+            "SELECT q.question AS question, q.chunk_id AS chunk_id, q.answered AS answered, count(*) AS count, "
             "group_concat(f.comment, ' | ') AS comments FROM feedback f JOIN queries q ON q.query_id = f.query_id "
-            "WHERE f.helpful = 0 GROUP BY q.question, q.chunk_id ORDER BY count DESC, max(f.ts) DESC LIMIT ?",
+            "WHERE f.helpful = 0 GROUP BY q.question, q.chunk_id, q.answered ORDER BY count DESC, max(f.ts) DESC LIMIT ?",
             (limit,),
         )
         return {"unanswered": [dict(r) for r in unanswered], "unhelpful": [dict(r) for r in unhelpful]}

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import base64
 import hmac
+import ipaddress
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,10 +79,53 @@ def add_web_routes(app: FastAPI, answerer: Callable[[], Answerer], store: Store)
 
     @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
     def report(request: Request) -> HTMLResponse:
-        # visitors' questions are user data: with FAQBOT_REPORT_TOKEN set, only editors who send it see them
-        expected = request.app.state.settings.report_token
-        if expected:
-            given = request.query_params.get("token") or request.headers.get("authorization", "").removeprefix("Bearer ")
-            if not hmac.compare_digest(given.encode(), expected.encode()):
-                raise HTTPException(status_code=401, detail="the report needs the editors' token: add ?token=... to the address")
+        check_report_access(request, request.app.state.settings.report_token)
         return templates.TemplateResponse(request, "report.html", {"report": store.gap_report(limit=50)})
+
+
+def _given_token(authorization: str) -> str | None:
+    """The token in an Authorization header: `Bearer <token>`, or Basic with the token as the password."""
+    scheme, _, value = authorization.strip().partition(" ")
+    if scheme.lower() == "bearer":
+        return value.strip()
+    if scheme.lower() == "basic":
+        try:
+            return base64.b64decode(value.strip(), validate=True).decode("utf-8").partition(":")[2]
+        except (ValueError, UnicodeDecodeError):
+            return None
+    return None
+
+
+def check_report_access(request: Request, expected: str | None) -> None:
+    """Visitors' questions and comments are health data: only editors may read them.
+
+    With FAQBOT_REPORT_TOKEN set, the token must come in the Authorization header (a browser asks
+    for it as a password); without one, only clients on this machine get the report.
+    """
+    if expected:
+        given = _given_token(request.headers.get("authorization", ""))
+        if given is None or not hmac.compare_digest(given.encode("utf-8"), expected.encode("utf-8")):
+            hint = (
+                " (a token in the address is no longer accepted: it ends up in logs and browser history)"
+                if "token" in request.query_params
+                else ""
+            )
+            raise HTTPException(
+                status_code=401,
+                detail="the report needs the editors' token: send it as 'Authorization: Bearer <token>', "
+                f"or as the password when the browser asks{hint}",
+                headers={"WWW-Authenticate": 'Basic realm="faqbot report", charset="UTF-8"'},
+            )
+        return
+    client = request.client.host if request.client else ""
+    try:
+        local = ipaddress.ip_address(client).is_loopback
+    except ValueError:
+        local = False
+    # a reverse proxy on this machine makes every visitor look local: what it forwards is not
+    if not local or "x-forwarded-for" in request.headers or "forwarded" in request.headers:
+        raise HTTPException(
+            status_code=403,
+            detail="the report shows visitors' questions, so without FAQBOT_REPORT_TOKEN it is served only to this "
+            "machine; set FAQBOT_REPORT_TOKEN on the server to read it from elsewhere",
+        )

@@ -20,7 +20,7 @@
   let busy = false;
 
   function emptyState() {
-    return { sessionId: null, drug: null, turns: [], feedback: {} };
+    return { sessionId: null, context: null, drug: null, turns: [], feedback: {} };
   }
 
   function loadState() {
@@ -412,6 +412,8 @@
     reveal(pending);
 
     const body = { question: question };
+    // the conversation's state is the signed context the last answer returned: send it back unchanged
+    if (state.context) body.context = state.context;
     if (state.sessionId) body.session_id = state.sessionId;
     let shown;
     try {
@@ -420,6 +422,7 @@
       if (response.ok) {
         const data = await response.json();
         state.sessionId = data.session_id || state.sessionId;
+        state.context = data.context || state.context;
         // a response without a drug (one no page covers) leaves the server's context as it was
         if (data.drug) state.drug = data.drug.title;
         state.turns.push({ question: question, response: data });
