@@ -37,7 +37,8 @@ from faqbot.settings import Settings
 from tests.conftest import DATA, LiveServer
 
 MODEL = "hashing-256"
-FUZZ = settings(deadline=None, database=None, suppress_health_check=list(HealthCheck))
+# derandomized: the same examples on every run, so CI cannot pass or fail by chance
+FUZZ = settings(deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module", autouse=True)
