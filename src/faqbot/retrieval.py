@@ -241,7 +241,9 @@ class Answerer:
             main = c.heading_path[0] if c.kind == "section" and c.heading_path else "FAQs"
             if main not in self._sections.setdefault(c.doc_id, []):
                 self._sections[c.doc_id].append(main)
-        self.mentions = Mentions(f"{c.question or ''} {c.text}" for c in index.chunks)
+        # what a passage says, FAQ question included: searched for other drugs' names and classes
+        self._mention_texts = [f"{c.question or ''} {c.text}" for c in index.chunks]
+        self.mentions = Mentions(self._mention_texts)
         # what a passage is about: its heading path, or for an FAQ its question (less the drug's names)
         self._heading_tokens = [self._topic_of(c) for c in index.chunks]
         self._prior_key = [prior_key(c) for c in index.chunks]
@@ -426,7 +428,8 @@ class Answerer:
             # a second drug: only a passage that names it (or a class the pages put it in) answers
             speaking = [c for c in ranked if self._names_other(c, other)]
             if speaking:
-                ranked = speaking + [c for c in ranked if c not in set(speaking)]
+                first = set(speaking)
+                ranked = speaking + [c for c in ranked if c not in first]
                 features = self.features(ranked, signals, primary, asks_covered)
                 score = max(score, self.model.probability(features))
                 answered = True
@@ -468,9 +471,8 @@ class Answerer:
         return None
 
     def _names_other(self, c: int, other: dict[str, tuple[str, ...]]) -> bool:
-        chunk = self.index.chunks[c]
-        names = other.get(chunk.doc_id)
-        return bool(names) and self.mentions.mentioned(f"{chunk.question or ''} {chunk.text}", names)  # type: ignore[arg-type]
+        names = other.get(self.index.chunks[c].doc_id)
+        return bool(names) and self.mentions.mentioned(self._mention_texts[c], names)  # type: ignore[arg-type]
 
     def _silent_on_other(self, target: list[DrugMatch], absent: list[DrugMatch]) -> str:
         titles = [self.index.drugs[m.doc_id].title for m in target if m.doc_id]
@@ -518,10 +520,10 @@ class Answerer:
         """Two drugs: each page's best passage for the question, interactions favoured, interleaved."""
         lists: list[list[int]] = []
         signals: dict[int, dict[str, float]] = {}
-        first_vector: np.ndarray | None = None
+        vectors: list[np.ndarray | None] = []
         for match in target:
             ranked, sig, vector = self.rank(question + " interactions", [match.doc_id], "full", name_tokens)  # type: ignore[list-item]
-            first_vector = vector if not lists else first_vector
+            vectors.append(vector)
             lists.append(ranked)
             signals.update(sig)
         merged: list[int] = []
@@ -529,7 +531,7 @@ class Answerer:
             merged.extend(pair)
         longest = max(lists, key=len)
         merged.extend(longest[len(merged) // 2 :])
-        return merged, signals, first_vector
+        return merged, signals, vectors[0]  # the first drug's query vector speaks for the question
 
     def features(
         self, ranked: list[int], signals: dict[int, dict[str, float]], drug: DrugMatch | None, asks_covered: float = 0.0

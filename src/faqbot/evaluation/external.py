@@ -71,7 +71,7 @@ def beir_set(folder: Path) -> ExternalSet:
     """A BEIR folder as pages: one page per document, its text as one section."""
     corpus, queries, qrels = load_beir(folder)
     result = ExternalSet(folder.name, queries=queries)
-    ids = {doc: _page_id(doc) for doc in corpus}
+    ids = {doc: slugify(doc) for doc in corpus}
     for doc, text in corpus.items():
         result.pages[ids[doc]] = (doc, [("Text", text)])
     result.qrels = {q: {ids[d] for d in docs if d in ids} for q, docs in qrels.items()}
@@ -99,7 +99,7 @@ def medquad_set(pairs: list[dict[str, str]]) -> ExternalSet:
     """MedQuAD as pages: one page per NIH document, one section per answer under its question type."""
     result = ExternalSet(MEDQUAD_CREDIT)
     for pair in pairs:
-        doc_id = _page_id(f"{pair['source']}-{pair['doc']}")
+        doc_id = slugify(f"{pair['source']}-{pair['doc']}")
         title, sections = result.pages.setdefault(doc_id, (pair["focus"], []))
         heading = pair["qtype"].capitalize()
         used = sum(1 for h, _ in sections if h == heading or h.startswith(f"{heading} ("))
@@ -109,10 +109,6 @@ def medquad_set(pairs: list[dict[str, str]]) -> ExternalSet:
         result.queries[query_id] = pair["question"]
         result.qrels[query_id] = {f"{doc_id}/{heading}"}
     return result
-
-
-def _page_id(raw: str) -> str:
-    return slugify(raw)
 
 
 def write_pages(data: ExternalSet, folder: Path) -> None:
