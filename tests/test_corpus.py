@@ -9,8 +9,9 @@ import pytest
 
 from faqbot.embedding import HashingEmbedder
 from faqbot.index import build_index, load_index
+from faqbot.model import Model
 from faqbot.pages import load_pages
-from faqbot.retrieval import Answerer, Model
+from faqbot.retrieval import Answerer
 from tests.conftest import DATA
 
 SECTIONS = [

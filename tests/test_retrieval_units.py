@@ -7,12 +7,15 @@ import time
 import numpy as np
 import pytest
 
+from faqbot.analysis import DrugMatcher
 from faqbot.embedding import HashingEmbedder
 from faqbot.evaluation.fitting import fit_logistic, utility_threshold
 from faqbot.evaluation.metrics import ndcg, reciprocal_rank
 from faqbot.index import build_index, load_index
 from faqbot.mentions import Mentions
-from faqbot.retrieval import Answerer, DrugMatcher, Model, highlight, sentence_spans
+from faqbot.model import Model
+from faqbot.response import highlight, sentence_spans
+from faqbot.retrieval import Answerer
 from faqbot.sessions import Sessions
 from tests.conftest import DATA
 

@@ -424,7 +424,7 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         drug = body.drug
         if drug is not None:
             # the words typed win over the drug field: a dose of the wrong drug is the worst answer there is
-            named = {m.doc_id: ans.index.drugs[m.doc_id].title for m in ans.matcher.find(body.question) if m.doc_id}
+            named = {m.doc_id: ans.index.drugs[m.doc_id].title for m in ans.analyser.matcher.find(body.question) if m.doc_id}
             if set(named) - {drug}:
                 if drug not in named:
                     titles = " and ".join(named.values())

@@ -31,6 +31,7 @@ class Chunk:
     source_path: str
     last_modified: str
     is_banned: bool
+    part: int = 1  # a section split in parts: 1, 2, ... in page order; 1 for a whole section or an FAQ
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -93,6 +94,7 @@ def page_chunks(page: Page, max_chars: int = MAX_CHARS) -> list[Chunk]:
                     heading_path=section.path,
                     question=None,
                     text=part,
+                    part=n,
                     **common,
                 )
             )

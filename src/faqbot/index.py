@@ -35,7 +35,7 @@ from faqbot.chunks import Chunk, page_chunks, passage_text, question_text
 from faqbot.errors import FaqbotError, IndexMismatchError, IndexMissingError, PageError
 from faqbot.pages import Page, load_pages
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: chunks carry their part number
 EXACT_LIMIT = 200_000  # above this many vectors an approximate (HNSW) FAISS index is built
 KEEP_BUILDS = 2
 

@@ -25,7 +25,8 @@ from faqbot.errors import FaqbotError
 from faqbot.evaluation.metrics import K, ndcg, reciprocal_rank
 from faqbot.index import build_index, load_index
 from faqbot.pages import slugify
-from faqbot.retrieval import MODES, Answerer
+from faqbot.ranking import MODES
+from faqbot.retrieval import Answerer
 from faqbot.settings import Settings
 
 Qrels = dict[str, set[str]]

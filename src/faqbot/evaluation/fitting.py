@@ -11,9 +11,10 @@ import numpy as np
 
 from faqbot.evaluation.gold import Case
 from faqbot.evaluation.metrics import Outcome, run_case
-from faqbot.retrieval import FEATURES, Answerer, Model
+from faqbot.model import FEATURES, SIGNALS, Model
+from faqbot.ranking import fuse
+from faqbot.retrieval import Answerer
 
-SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part")  # the ranking signals the fitted model weighs
 MODEL_PATH = Path(__file__).parents[1] / "model.json"
 # where the listwise fit starts: dense similarity leads, as in the unfitted model; unnamed signals start at 0
 START = {"dense": 20.0, "lexical": 2.0, "topic": 1.0}
@@ -70,7 +71,7 @@ def _objective(cands: list[_Candidates], w: np.ndarray, priors: np.ndarray) -> t
     """(hit@1, mean reciprocal rank) of the dev cases under weights w and priors."""
     hits = rr = 0.0
     for c in cands:
-        fused = c.signals @ w + priors[c.keys]
+        fused = fuse(c.signals, w, priors[c.keys])
         top = int(np.argmax(fused))
         hits += bool(c.relevant[top])
         if c.relevant.any():

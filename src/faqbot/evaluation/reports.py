@@ -12,7 +12,9 @@ import numpy as np
 
 from faqbot.evaluation.gold import SPLITS, UNANSWERABLE_KINDS, load_gold
 from faqbot.evaluation.metrics import K, Metrics, Outcome, evaluate, summarise
-from faqbot.retrieval import MODES, Model, open_answerer
+from faqbot.model import Model
+from faqbot.ranking import MODES
+from faqbot.retrieval import open_answerer
 from faqbot.settings import Settings
 
 VISITOR = ["answered_right", "answered_precision", "withheld_answerable", *(f"withheld:{k}" for k in UNANSWERABLE_KINDS), "wrong_drug"]

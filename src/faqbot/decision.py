@@ -1,0 +1,134 @@
+"""Stage 4, decide: answer with the top passage, or withhold and say why.
+
+The calibrated probability that the top passage answers (a logistic model over the ranking
+signals and the answerability signal, fitted on dev) against the fitted threshold; and the rules
+for a second drug: only a passage that names it, or a class the pages put it in, answers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from faqbot.analysis import DrugMatch, Question
+from faqbot.index import Index
+from faqbot.mentions import Mentions
+from faqbot.model import FEATURES, Model
+from faqbot.ranking import Ranking
+
+SUGGESTIONS = "The suggestions below are the closest passages; they may not answer your question."
+
+
+@dataclass
+class Decision:
+    """Whether to answer, with what confidence and from which order of passages, and the message if not."""
+
+    answered: bool
+    score: float
+    ranked: list[int]
+    features: dict[str, float] = field(default_factory=dict)
+    message: str | None = None
+
+
+def features(
+    ranking: Ranking, ranked: list[int], drug: DrugMatch | None, asks_covered: float = 0.0
+) -> dict[str, float]:
+    """The signals the confidence is computed from, for the top passage of `ranked`."""
+    if not ranked:
+        return {name: 0.0 for name in FEATURES}
+    top = ranking.signals[ranked[0]]
+    second = ranking.signals[ranked[1]]["fused"] if len(ranked) > 1 else 0.0
+    return {
+        "fused": top["fused"],
+        "margin": top["fused"] - second,
+        "dense": top["dense"],
+        "lexical": top["lexical"],
+        "named": 1.0 if drug is not None and drug.how in ("title", "alias", "fuzzy", "filter") else 0.0,
+        "fuzzy": 1.0 if drug is not None and drug.how == "fuzzy" else 0.0,
+        "context": 1.0 if drug is not None and drug.how == "context" else 0.0,
+        "topic": top["topic"],
+        "asks_covered": asks_covered,
+    }
+
+
+class Decider:
+    """Decides for one index and model."""
+
+    def __init__(self, index: Index, model: Model) -> None:
+        self.index = index
+        self.model = model
+        # each page's main sections in page order, named when the page doesn't answer
+        self.sections: dict[str, list[str]] = {}
+        for c in index.chunks:
+            main = c.heading_path[0] if c.kind == "section" and c.heading_path else "FAQs"
+            if main not in self.sections.setdefault(c.doc_id, []):
+                self.sections[c.doc_id].append(main)
+        # what a passage says, FAQ question included: searched for other drugs' names and classes
+        self._mention_texts = [f"{c.question or ''} {c.text}" for c in index.chunks]
+        self.mentions = Mentions(self._mention_texts)
+
+    def decide(self, question: Question, ranking: Ranking) -> Decision:
+        ranked = ranking.ranked
+        primary = question.primary
+        asks_covered = self.model.asks_covered(ranking.query_vector)
+        feats = features(ranking, ranked, primary, asks_covered)
+        score = self.model.probability(feats) if ranked else 0.0
+        answered = bool(ranked) and score >= self.model.threshold
+        message = None
+        other = self._other_drug(question.target, question.absent)
+        if other is not None and ranked:
+            # a second drug: only a passage that names it (or a class the pages put it in) answers
+            speaking = [c for c in ranked if self._names_other(c, other)]
+            if speaking:
+                first = set(speaking)
+                ranked = speaking + [c for c in ranked if c not in first]
+                feats = features(ranking, ranked, primary, asks_covered)
+                score = max(score, self.model.probability(feats))
+                answered = True
+            elif question.absent:  # a drug without a page that the page never names: never answered from a guess
+                answered = False
+                message = self._silent_on_other(question.target, question.absent)
+        if not answered and message is None:
+            message = self.page_does_not_say(primary)
+        return Decision(answered, score, ranked, feats, message)
+
+    def page_does_not_say(self, primary: DrugMatch | None) -> str:
+        if primary is not None and primary.doc_id:
+            title = self.index.drugs[primary.doc_id].title
+            return (
+                f"The {title} page doesn't say this, as far as faqbot can tell. It covers: "
+                f"{', '.join(self.sections[primary.doc_id])} (/pages/{primary.doc_id}). {SUGGESTIONS}"
+            )
+        return f"I could not find a passage that answers this closely enough. Naming the drug helps. {SUGGESTIONS}"
+
+    def no_page(self, names: list[str]) -> str:
+        quoted = ", ".join(f"'{n}'" for n in names)
+        return (
+            f"No page here covers {quoted}, so faqbot will not answer from another drug's page. "
+            f"It answers only about the {len(self.index.drugs)} drugs listed at /drugs."
+        )
+
+    def _other_drug(self, target: list[DrugMatch], absent: list[DrugMatch]) -> dict[str, tuple[str, ...]] | None:
+        """For a question about two drugs: page -> the names of the other drug a passage must mention."""
+        if len(target) == 2 and target[0].doc_id and target[1].doc_id:
+            a, b = target[0].doc_id, target[1].doc_id
+            return {a: self.index.drugs[b].names, b: self.index.drugs[a].names}
+        if len(target) == 1 and target[0].doc_id and absent:
+            return {target[0].doc_id: tuple(m.matched for m in absent)}
+        return None
+
+    def _names_other(self, c: int, other: dict[str, tuple[str, ...]]) -> bool:
+        names = other.get(self.index.chunks[c].doc_id)
+        return bool(names) and self.mentions.mentioned(self._mention_texts[c], names)  # type: ignore[arg-type]
+
+    def _silent_on_other(self, target: list[DrugMatch], absent: list[DrugMatch]) -> str:
+        titles = [self.index.drugs[m.doc_id].title for m in target if m.doc_id]
+        if len(titles) == 2:
+            return (
+                f"Neither the {titles[0]} page nor the {titles[1]} page says anything about the other drug, so faqbot "
+                f"will not guess whether they can be taken together. Ask a pharmacist; {SUGGESTIONS[0].lower()}{SUGGESTIONS[1:]}"
+            )
+        missing = ", ".join(f"'{m.matched}'" for m in absent)
+        return (
+            f"The {titles[0]} page does not mention {missing} or a group of medicines it belongs to, so faqbot will not "
+            f"guess. Ask a pharmacist; {SUGGESTIONS[0].lower()}{SUGGESTIONS[1:]}"
+        )

@@ -1,0 +1,174 @@
+"""Stages 2 and 3, retrieve and rank: candidate passages with their signals, mixed by one fuse.
+
+`fuse` is the only place signals become a ranking score: `/ask`, fitting (evaluation/fitting.py)
+and the external sets (evaluation/external.py, through the Answerer) all rank with it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from faqbot.analysis import DrugMatch, Question, topic_tokens
+from faqbot.chunks import Chunk
+from faqbot.embedding import Embedder
+from faqbot.index import Index
+from faqbot.lexical import tokenize
+from faqbot.model import SIGNALS, Model
+
+MODES = ("lexical", "dense", "hybrid", "full")
+PAIR_HINT = "interactions"  # two drugs: the question is about taking them together
+
+
+def fuse(signals: np.ndarray, weights: np.ndarray, priors: np.ndarray | float = 0.0) -> np.ndarray:
+    """Ranking scores of candidates: their SIGNALS columns weighted, plus each one's heading prior."""
+    return signals @ weights + priors
+
+
+def prior_key(chunk: Chunk) -> str:
+    """The kind of passage a learned prior applies to: "faq", or the slug of its leaf heading."""
+    return "faq" if chunk.kind == "faq" else chunk.anchor
+
+
+@dataclass
+class Ranking:
+    """Candidates best first, with each one's signals (and "fused", "prior"), and the query vector."""
+
+    ranked: list[int]
+    signals: dict[int, dict[str, float]]
+    query_vector: np.ndarray | None
+
+
+@dataclass
+class Candidates:
+    """What retrieval found: chunk rows and, per row of the index, the raw similarities."""
+
+    rows: np.ndarray
+    dense: np.ndarray  # best of the passage's and its FAQ question's vectors
+    passage: np.ndarray  # the passage's own vector
+    lexical: np.ndarray  # BM25, scaled so the best candidate has 1
+    query_vector: np.ndarray | None
+
+
+class Ranker:
+    """Retrieval and ranking over one index."""
+
+    def __init__(self, index: Index, embedder: Embedder, model: Model) -> None:
+        self.index = index
+        self.embedder = embedder
+        self.model = model
+        # what a passage is about: its heading path, or for an FAQ its question (less the drug's names)
+        self.heading_tokens = [self._topic_of(c) for c in index.chunks]
+        self.prior_keys = [prior_key(c) for c in index.chunks]
+        self.is_faq = np.array([float(c.kind == "faq") for c in index.chunks])
+        # 1 for the second and later parts of a split section: the first part usually opens the topic
+        self.later_part = np.array([float(c.part > 1) for c in index.chunks])
+
+    def _topic_of(self, chunk: Chunk) -> set[str]:
+        if chunk.kind == "section":
+            return set(tokenize(" ".join(chunk.heading_path)))
+        names = {t for name in self.index.drugs[chunk.doc_id].names for t in tokenize(name)}
+        return set(tokenize(chunk.question or "")) - names
+
+    def retrieve(self, text: str, tokens: list[str], doc_ids: list[str] | None, mode: str) -> Candidates:
+        """Dense (passage and FAQ-question vectors), BM25, and the drug lock's page restriction.
+
+        With one page, the dense query gets the drug's title in front, as its passages have it:
+        a follow-up ("and in pregnancy?") or a misspelt name then reads like the passages do.
+        """
+        index = self.index
+        n = len(index.chunks)
+        rows = (
+            np.concatenate([index.chunk_rows[d] for d in doc_ids if d in index.chunk_rows])
+            if doc_ids is not None
+            else np.arange(n)
+        )
+        dense = np.full(n, -1.0, dtype=np.float32)
+        passage = np.full(n, -1.0, dtype=np.float32)
+        lexical = np.zeros(n, dtype=np.float32)
+        qv: np.ndarray | None = None
+        if len(rows) == 0:
+            return Candidates(rows, dense, passage, lexical, None)
+        if mode != "lexical":
+            dense_query = text
+            if mode == "full" and doc_ids is not None and len(doc_ids) == 1:
+                title = index.drugs[doc_ids[0]].title
+                if title.lower() not in text.lower():
+                    dense_query = f"{title}: {text}"
+            qv = self.embedder.encode([dense_query])[0]
+            if doc_ids is not None:
+                vec_rows = np.flatnonzero(np.isin(index.vector_chunk, rows))
+                scores = index.vectors[vec_rows] @ qv
+                np.maximum.at(dense, index.vector_chunk[vec_rows], scores)
+                # vector rows below len(chunks) are the passages themselves; the rest are FAQ questions
+                own = vec_rows < n
+                passage[vec_rows[own]] = scores[own]
+            else:
+                k = min(len(index.vectors), 200)
+                scores, found = index.faiss_index.search(qv[None, :].astype(np.float32), k)
+                valid = found[0] >= 0
+                np.maximum.at(dense, index.vector_chunk[found[0][valid]], scores[0][valid])
+                rows = np.unique(index.vector_chunk[found[0][valid]])
+                # a candidate found through its FAQ question still needs its passage's similarity
+                passage[rows] = index.vectors[rows] @ qv
+        if mode != "dense" and tokens:
+            raw = index.bm25.get_scores(tokens)
+            top = float(raw[rows].max()) if len(rows) else 0.0
+            if top > 0:
+                lexical = (raw / top).astype(np.float32)
+            if mode == "lexical" and doc_ids is None:
+                rows = np.flatnonzero(raw > 0) if top > 0 else rows[:0]
+        return Candidates(rows, dense, passage, lexical, qv)
+
+    def rank(
+        self, text: str, tokens: list[str], topic_tokens: set[str], doc_ids: list[str] | None, mode: str = "full"
+    ) -> Ranking:
+        """Chunk rows best first (ties to the smaller chunk id), each with its signals. doc_ids restricts to those pages."""
+        found = self.retrieve(text, tokens, doc_ids, mode)
+        rows = found.rows
+        if len(rows) == 0:
+            return Ranking([], {}, None)
+        full = mode == "full"
+        topic = np.array([float(full and bool(topic_tokens & self.heading_tokens[c])) for c in rows.tolist()])
+        # columns in SIGNALS order
+        matrix = np.column_stack([
+            found.dense[rows].astype(np.float64), found.lexical[rows].astype(np.float64), topic,
+            self.is_faq[rows], found.passage[rows].astype(np.float64), self.later_part[rows],
+        ])  # fmt: skip
+        priors = np.array([self.model.priors.get(self.prior_keys[c], 0.0) if full else 0.0 for c in rows.tolist()])
+        fused = fuse(matrix, self.model.weight_vector(mode), priors)
+        signals: dict[int, dict[str, float]] = {}
+        for i, c in enumerate(rows.tolist()):
+            signals[c] = {name: float(matrix[i, j]) for j, name in enumerate(SIGNALS)}
+            signals[c]["fused"] = float(fused[i])
+            signals[c]["prior"] = float(priors[i])
+        order = sorted(range(len(rows)), key=lambda i: (-fused[i], self.index.chunks[rows[i]].chunk_id))
+        return Ranking([int(rows[i]) for i in order], signals, found.query_vector)
+
+    def rank_question(self, question: Question, mode: str = "full") -> Ranking:
+        """The ranking for an analysed question: one page, two interleaved, or all pages."""
+        if len(question.target) == 2:
+            return self.rank_pair(question, question.target)
+        doc_ids = [question.target[0].doc_id] if question.target and question.target[0].doc_id else None
+        return self.rank(question.text, question.tokens, question.topic_tokens, doc_ids, mode)
+
+    def rank_pair(self, question: Question, target: list[DrugMatch]) -> Ranking:
+        """Two drugs: each page's best passage for the question, interactions favoured, interleaved."""
+        text = f"{question.text} {PAIR_HINT}"
+        tokens = question.tokens + tokenize(PAIR_HINT)
+        topics = (question.topic_tokens | topic_tokens(PAIR_HINT)) - question.name_tokens
+        lists: list[list[int]] = []
+        signals: dict[int, dict[str, float]] = {}
+        vectors: list[np.ndarray | None] = []
+        for match in target:
+            ranking = self.rank(text, tokens, topics, [match.doc_id] if match.doc_id else None)
+            vectors.append(ranking.query_vector)
+            lists.append(ranking.ranked)
+            signals.update(ranking.signals)
+        merged: list[int] = []
+        for pair in zip(*lists):
+            merged.extend(pair)
+        longest = max(lists, key=len)
+        merged.extend(longest[len(merged) // 2 :])
+        return Ranking(merged, signals, vectors[0])  # the first drug's query vector speaks for the question
