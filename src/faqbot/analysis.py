@@ -94,6 +94,8 @@ class DrugMatcher:
         self._single = [n for n in self.names if " " not in n and len(n) >= 5]
         self._suffixes = drug_suffixes()
         self.absent = {n for n in known_drug_names() if n not in self.names}
+        phrases = sorted((n for n in self.absent if " " in n), key=len, reverse=True)
+        self._absent_regex = re.compile(r"\b(" + "|".join(re.escape(n) for n in phrases) + r")\b") if phrases else None
 
     def find(self, question: str) -> list[DrugMatch]:
         """Drugs named in the question, in order of appearance, one match per drug."""
@@ -105,6 +107,11 @@ class DrugMatcher:
                 doc_id, how = self.names[m.group(1)]
                 found.append(DrugMatch(doc_id, m.group(1), how, m.start()))
                 covered.append((m.start(), m.end()))
+        if self._absent_regex:  # names of more than one word that no page covers ("folic acid")
+            for m in self._absent_regex.finditer(text):
+                if not any(a <= m.start() < b for a, b in covered):
+                    found.append(DrugMatch(None, m.group(1), "absent", m.start()))
+                    covered.append((m.start(), m.end()))
         for m in re.finditer(r"[a-z0-9]+", text):
             if any(a <= m.start() < b for a, b in covered):
                 continue

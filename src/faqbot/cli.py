@@ -90,7 +90,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from faqbot.api import create_app
-    from faqbot.index import current_build
+    from faqbot.index import FORMAT_VERSION, current_build, read_manifest
     from faqbot.serving import is_loopback, run
 
     settings = _settings(args)
@@ -99,8 +99,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"refusing to serve on {settings.host} without FAQBOT_REPORT_TOKEN: /report shows visitors' questions; "
             "set FAQBOT_REPORT_TOKEN to a long random value (openssl rand -hex 32), or serve on --host 127.0.0.1"
         )
-    if current_build(settings.index_dir) is None:
-        print(f"no index in {settings.index_dir}: building it from {settings.data_dir} first", file=sys.stderr)
+    manifest = read_manifest(settings.index_dir) if current_build(settings.index_dir) else None
+    if manifest is None or manifest.get("format_version") != FORMAT_VERSION:
+        why = "no index" if manifest is None else "an index of an older format"
+        print(f"{why} in {settings.index_dir}: building it from {settings.data_dir} first", file=sys.stderr)
         build_args = argparse.Namespace(**{**vars(args), "full": False})
         cmd_build(build_args)
     if args.workers > 1:
