@@ -131,3 +131,17 @@ def test_pages_own_such_as_lists_put_a_drug_in_a_class() -> None:
     assert mentions.mentioned("NSAID use raises the bleeding risk.", ["naproxen"])  # singular form too
     assert mentions.mentioned("Combine with naproxen only on advice.", ["Naproxen"])
     assert not mentions.mentioned("Paracetamol is preferred for pain.", ["naproxen"])
+
+
+def test_coverage_sees_question_words_the_page_never_uses(index) -> None:
+    from faqbot.decision import Coverage
+    from faqbot.lexical import tokenize
+
+    coverage = Coverage(index)
+    rows = [i for i, c in enumerate(index.chunks) if c.doc_id == "warfarin" and "bleed" in tokenize(c.text)]
+    assert rows, "the warfarin page speaks of bleeding"
+    on_page, missing_on_page = coverage(set(tokenize("warfarin bleeding")) - {"warfarin"}, rows[0], "warfarin")
+    assert on_page == 1.0 and missing_on_page == 0.0
+    # "imprint" and "medicare": words of questions the page cannot answer, used nowhere on it
+    found, missing = coverage(set(tokenize("imprint on the tablet, covered by medicare")), rows[0], "warfarin")
+    assert missing > 0.5 and found < 0.5, (found, missing)

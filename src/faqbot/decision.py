@@ -7,10 +7,12 @@ for a second drug: only a passage that names it, or a class the pages put it in,
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from faqbot.analysis import DrugMatch, Question
 from faqbot.index import Index
+from faqbot.lexical import tokenize
 from faqbot.mentions import Mentions
 from faqbot.model import FEATURES, Model
 from faqbot.ranking import Ranking
@@ -29,8 +31,39 @@ class Decision:
     message: str | None = None
 
 
+class Coverage:
+    """How much of a question's wording a passage, and its whole page, use (rarer words count more).
+
+    A question whose content words the page never uses ("imprint", "medicare", "pronounce") is
+    usually one the page does not answer, however close its nearest passage is in topic.
+    """
+
+    def __init__(self, index: Index) -> None:
+        self.tokens = [set(tokenize(f"{c.title} {' '.join(c.heading_path)} {c.question or ''} {c.text}")) for c in index.chunks]
+        self.page_tokens: dict[str, set[str]] = {}
+        df: dict[str, int] = {}
+        for c, tokens in zip(index.chunks, self.tokens):
+            self.page_tokens.setdefault(c.doc_id, set()).update(tokens)
+            for t in tokens:
+                df[t] = df.get(t, 0) + 1
+        n = len(self.tokens)
+        self._idf = {t: math.log((n + 1) / (d + 0.5)) for t, d in df.items()}
+        self._unseen = math.log((n + 1) / 0.5)
+
+    def __call__(self, question_tokens: set[str], c: int, doc_id: str) -> tuple[float, float]:
+        """(share of the question's weight in passage c, share found nowhere on the page)."""
+        if not question_tokens:
+            return 1.0, 0.0
+        weights = {t: self._idf.get(t, self._unseen) for t in question_tokens}
+        total = sum(weights.values())
+        page = self.page_tokens.get(doc_id, set())
+        found = sum(w for t, w in weights.items() if t in self.tokens[c])
+        missing = sum(w for t, w in weights.items() if t not in page)
+        return found / total, missing / total
+
+
 def features(
-    ranking: Ranking, ranked: list[int], drug: DrugMatch | None, asks_covered: float = 0.0
+    ranking: Ranking, ranked: list[int], drug: DrugMatch | None, asks_covered: float = 0.0, coverage: tuple[float, float] = (1.0, 0.0)
 ) -> dict[str, float]:
     """The signals the confidence is computed from, for the top passage of `ranked`."""
     if not ranked:
@@ -47,6 +80,8 @@ def features(
         "context": 1.0 if drug is not None and drug.how == "context" else 0.0,
         "topic": top["topic"],
         "asks_covered": asks_covered,
+        "coverage": coverage[0],
+        "page_miss": coverage[1],
     }
 
 
@@ -65,12 +100,18 @@ class Decider:
         # what a passage says, FAQ question included: searched for other drugs' names and classes
         self._mention_texts = [f"{c.question or ''} {c.text}" for c in index.chunks]
         self.mentions = Mentions(self._mention_texts)
+        self.coverage = Coverage(index)
 
     def decide(self, question: Question, ranking: Ranking) -> Decision:
         ranked = ranking.ranked
         primary = question.primary
         asks_covered = self.model.asks_covered(ranking.query_vector)
-        feats = features(ranking, ranked, primary, asks_covered)
+        words = set(question.tokens)
+
+        def covered(c: int) -> tuple[float, float]:
+            return self.coverage(words, c, self.index.chunks[c].doc_id)
+
+        feats = features(ranking, ranked, primary, asks_covered, covered(ranked[0]) if ranked else (1.0, 0.0))
         score = self.model.probability(feats) if ranked else 0.0
         answered = bool(ranked) and score >= self.model.threshold
         message = None
@@ -81,7 +122,7 @@ class Decider:
             if speaking:
                 first = set(speaking)
                 ranked = speaking + [c for c in ranked if c not in first]
-                feats = features(ranking, ranked, primary, asks_covered)
+                feats = features(ranking, ranked, primary, asks_covered, covered(ranked[0]))
                 score = max(score, self.model.probability(feats))
                 answered = True
             elif question.absent:  # a drug without a page that the page never names: never answered from a guess

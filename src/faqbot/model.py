@@ -16,7 +16,9 @@ import numpy as np
 # the ranking signals of a candidate passage that the fitted weights mix (see ranking.fuse)
 SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part")
 # the signals the confidence that the top passage answers is computed from (see decision.features)
-FEATURES = ("fused", "margin", "dense", "lexical", "named", "fuzzy", "context", "topic", "asks_covered")
+FEATURES = (
+    "fused", "margin", "dense", "lexical", "named", "fuzzy", "context", "topic", "asks_covered", "coverage", "page_miss",
+)  # fmt: skip
 
 
 @dataclass
