@@ -14,4 +14,5 @@ if ! command -v chromium >/dev/null 2>&1; then
 fi
 export HF_HUB_OFFLINE=1
 .venv/bin/ruff check src tests
+.venv/bin/mypy src
 exec .venv/bin/python -m pytest "$@"

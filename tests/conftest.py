@@ -15,6 +15,26 @@ SEED = DATA / "alemtuzumab.md"
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+def _repo_state() -> dict[str, float]:
+    """Every file under the repo's own state folders, with its modification time."""
+    state = {}
+    for folder in ("index", "var", "models", "eval/reports"):
+        root = REPO / folder
+        if root.exists():
+            state.update({str(p.relative_to(REPO)): p.stat().st_mtime for p in root.rglob("*") if p.is_file()})
+    return state
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _repo_untouched():
+    """The suite must leave the developer's index, database, models and reports as they were."""
+    before = _repo_state()
+    yield
+    after = _repo_state()
+    changed = sorted(p for p in after if before.get(p) != after[p]) + sorted(set(before) - set(after))
+    assert not changed, f"tests wrote into the repository instead of tmp_path: {changed[:10]}"
+
+
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """No test reads or writes the developer's index or database."""

@@ -764,3 +764,22 @@ def test_cors_allows_exactly_the_configured_origins(tmp_path: Path, monkeypatch:
         assert preflight.status_code == 200 and preflight.headers["access-control-allow-origin"] == "https://partner.example"
         other = httpx.get(f"{live.url}/healthz", headers={"origin": "https://evil.example"})
         assert "access-control-allow-origin" not in other.headers
+
+
+def test_pages_are_shown_from_the_build_that_answers(tmp_path: Path) -> None:
+    """Editing a page's file changes nothing shown until a build: the citation and the page agree."""
+    settings = settings_at(tmp_path)
+    copy_corpus(settings.data_dir, only=("warfarin", "paracetamol"))
+    report = build(settings)
+    page_file = settings.data_dir / "warfarin.md"
+    with live_server(settings) as live:
+        answer = httpx.post(f"{live.url}/ask", json={"question": "warfarin and alcohol"}).json()
+        cited = (answer["answer"] or answer["alternatives"][0])["url"]
+        page_file.write_text(page_file.read_text().replace("alcohol", "ALCOHOL-EDITED-NOT-BUILT"))
+        html = httpx.get(f"{live.url}{cited.split('#')[0]}").text
+        assert "ALCOHOL-EDITED-NOT-BUILT" not in html, "the page came from the file on disk, not from the build"
+        assert report.version in html, "the page shows which index build it comes from"
+        index = load_index(settings.index_dir)
+        for c in index.chunks:
+            if c.doc_id == "warfarin":
+                assert f'id="{c.anchor}"' in html, f"citation anchor {c.anchor} is missing from the page"

@@ -121,12 +121,6 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return run_cli(args, _settings(args))
 
 
-def cmd_train(args: argparse.Namespace) -> int:
-    from faqbot.training import run_train
-
-    return run_train(args, _settings(args))
-
-
 def cmd_report(args: argparse.Namespace) -> int:
     from faqbot.store import Store
 
@@ -178,18 +172,6 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--medquad", type=Path, help="the MedQuAD jsonl file")
     ev.add_argument("--limit", type=int, default=0, help="use only the first N documents of an external set")
     ev.set_defaults(func=cmd_eval)
-
-    train = sub.add_parser("train", help="train the answerability pair model (needs torch; seeded, recorded)")
-    train.add_argument("--index", dest="index_dir", type=Path)
-    train.add_argument("--gold", type=Path, default=Path("eval/gold.jsonl"), help="its heldout-pages cases' pages are left out")
-    train.add_argument("--medquad", default="../shared/datasets/medquad/medquad_answered.jsonl",
-                       help="MedQuAD jsonl (its train part is used); '' to train on the pages alone")
-    train.add_argument("--out", type=Path, default=Path("models"))
-    train.add_argument("--steps", type=int, default=800)
-    train.add_argument("--layers", type=int, default=3)
-    train.add_argument("--seed", type=int, default=13)
-    train.add_argument("--medquad-pairs", type=int, default=9000)
-    train.set_defaults(func=cmd_train)
 
     report = sub.add_parser("report", help="unanswered questions and unhelpful answers, for editors")
     report.add_argument("--limit", type=int, default=20)

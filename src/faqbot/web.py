@@ -6,22 +6,23 @@ import base64
 import hmac
 import ipaddress
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, PackageLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from faqbot.errors import FaqbotError
-from faqbot.pages import parse_page, slugify
+from faqbot.index import Index
+from faqbot.pages import slugify
 from faqbot.retrieval import Answerer
 from faqbot.store import Store
 
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+# templates and static files ship inside the package (faqbot.webui is the repo's web/ folder)
+WEB_PACKAGE = "faqbot.webui"
 # raw HTML in pages is shown as text, never executed: html=False escapes it
 _markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
@@ -31,33 +32,41 @@ def render_markdown(text: str) -> Markup:
     return Markup(_markdown.render(text))
 
 
-def page_outline(page_path: Path, data_root: Path) -> dict[str, Any]:
-    """The page as a list of blocks (heading level, title, anchor, html), anchors as citations use them."""
-    page = parse_page(page_path, root=data_root)
+def page_outline(index: Index, doc_id: str) -> dict[str, Any]:
+    """The page as the index holds it: blocks (heading level, title, anchor, html) and FAQs, anchors as citations use them.
+
+    Rendered from the build that answers, never from the file on disk, so a citation and the page
+    it links to always come from the same version.
+    """
     blocks: list[dict[str, Any]] = []
+    faqs: list[dict[str, Any]] = []
     shown: tuple[str, ...] = ()
-    for section in page.sections:
-        for depth in range(len(section.path) - 1):
-            if shown[: depth + 1] != section.path[: depth + 1]:
-                title = section.path[depth]
-                blocks.append({"level": depth + 2, "title": title, "anchor": slugify(title), "html": Markup("")})
-        blocks.append(
-            {
-                "level": len(section.path) + 1,
-                "title": section.path[-1],
-                "anchor": section.anchor,
-                "html": render_markdown(section.text),
-            }
-        )
-        shown = section.path
-    faqs = [{"question": f.question, "anchor": f.anchor, "html": render_markdown(f.answer)} for f in page.faqs]
-    return {"page": page, "blocks": blocks, "faqs": faqs}
+    texts: dict[str, list[str]] = {}
+    for row in index.chunk_rows.get(doc_id, []):
+        chunk = index.chunks[int(row)]
+        if chunk.kind == "faq":
+            faqs.append({"question": chunk.question, "anchor": chunk.anchor, "text": [chunk.text]})
+            continue
+        if chunk.part > 1 and chunk.anchor in texts:  # a later part of a long section
+            texts[chunk.anchor].append(chunk.text)
+            continue
+        path = chunk.heading_path
+        for depth in range(len(path) - 1):
+            if shown[: depth + 1] != path[: depth + 1]:
+                blocks.append({"level": depth + 2, "title": path[depth], "anchor": slugify(path[depth]), "text": []})
+        texts[chunk.anchor] = [chunk.text]
+        blocks.append({"level": len(path) + 1, "title": path[-1], "anchor": chunk.anchor, "text": texts[chunk.anchor]})
+        shown = path
+    for item in (*blocks, *faqs):
+        item["html"] = render_markdown("\n\n".join(item.pop("text")))
+    return {"blocks": blocks, "faqs": faqs}
 
 
 def add_web_routes(app: FastAPI, answerer: Callable[[], Answerer], store: Store) -> None:
     """Mount the static files and the HTML routes on app."""
-    templates = Jinja2Templates(directory=str(WEB_DIR / "templates"))
-    app.mount("/static", StaticFiles(directory=str(WEB_DIR / "static")), name="static")
+    environment = Environment(loader=PackageLoader(WEB_PACKAGE, "templates"), autoescape=select_autoescape(["html"]))
+    templates = Jinja2Templates(env=environment)
+    app.mount("/static", StaticFiles(packages=[(WEB_PACKAGE, "static")]), name="static")
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def chat(request: Request) -> HTMLResponse:
@@ -69,13 +78,8 @@ def add_web_routes(app: FastAPI, answerer: Callable[[], Answerer], store: Store)
         drug = ans.index.drugs.get(doc_id)  # only ids of indexed pages: no path from the request reaches the disk
         if drug is None:
             raise HTTPException(status_code=404, detail=f"no page '{doc_id[:80]}'; see GET /drugs for the pages there are")
-        settings = request.app.state.settings
-        path = settings.data_dir / Path(drug.source_path).relative_to(Path(drug.source_path).parts[0])
-        try:
-            outline = page_outline(path, settings.data_dir)
-        except (OSError, FaqbotError) as exc:
-            raise HTTPException(status_code=404, detail=f"page '{doc_id}' cannot be read now; rebuild the index") from exc
-        return templates.TemplateResponse(request, "page.html", {**outline, "drug": drug})
+        outline = page_outline(ans.index, doc_id)
+        return templates.TemplateResponse(request, "page.html", {**outline, "page": drug, "version": ans.index.version})
 
     @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
     def report(request: Request) -> HTMLResponse:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,7 +14,6 @@ from faqbot.model import FEATURES, SIGNALS, Model
 from faqbot.ranking import fuse
 from faqbot.retrieval import Answerer
 
-MODEL_PATH = Path(__file__).parents[1] / "model.json"
 # where the listwise fit starts: dense similarity leads, as in the unfitted model; unnamed signals start at 0
 START = {"dense": 20.0, "lexical": 2.0, "topic": 1.0}
 # a wrong passage shown as an answer costs this many right ones (the threshold's trade-off)

@@ -172,11 +172,11 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     cases = load_gold(args.gold)
     answerer = open_answerer(settings)
     if args.fit:
-        from faqbot.evaluation.fitting import MODEL_PATH, fit
+        from faqbot.evaluation.fitting import fit
+        from faqbot.model import shipped_models_dir
 
         model = fit(answerer, [c for c in cases if c.split == "dev"])
-        model.save(MODEL_PATH)
-        print(f"wrote {MODEL_PATH}")
+        print(f"wrote {model.save(settings.models_dir or shipped_models_dir())}")
     started = time.perf_counter()
     results = evaluate(answerer, cases, MODES)
     report, md = build_report(results, answerer.model, ("dev", *args.show_misses))
