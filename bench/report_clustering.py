@@ -54,7 +54,7 @@ def main() -> int:
     print(f"fine labels: {len({(c['doc_id'], c['relevant'][0]) for c in dev})}")
     print("| threshold | ARI fine | ARI coarse | groups |")
     print("|---|---|---|---|")
-    for threshold in (0.3, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.8):
+    for threshold in (0.4, 0.5, 0.55, 0.6, 0.65, 0.7, 0.75, 0.8, 0.85):
         truth, fine, found, groups = [], [], [], 0
         for doc_id, drug_cases in by_drug.items():
             names = [doc_id.replace("-", " "), *index.drugs[doc_id].names]
