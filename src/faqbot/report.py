@@ -236,8 +236,9 @@ def unanswered_groups(
     find: Callable[[str], list[Any]] | None = None,
     threshold: float = THRESHOLD,
     cache: VectorCache | None = None,
+    members: bool = False,
 ) -> list[dict[str, Any]]:
-    """Withheld questions by drug, then by meaning; largest group first."""
+    """Withheld questions by drug, then by meaning; largest group first. members: list every wording of each group."""
     cache = cache or VectorCache()
     by_drug: dict[str | None, list[Row]] = {}
     for row in rows:
@@ -263,16 +264,18 @@ def unanswered_groups(
         # without a model each distinct wording is its own group
         labels = cluster(vectors, threshold) if embedder is not None else np.arange(len(unique))
         label_of = dict(zip(unique, labels))
-        members: dict[int, list[Row]] = {}
+        by_label: dict[int, list[Row]] = {}
         for row in drug_rows:
-            members.setdefault(int(label_of[texts[row.question]]), []).append(row)
-        for label, group_rows in members.items():
+            by_label.setdefault(int(label_of[texts[row.question]]), []).append(row)
+        for label, group_rows in by_label.items():
             keys = [i for i, t in enumerate(unique) if label_of[t] == label]
             centroid = None
             if embedder is not None:
                 centroid = vectors[keys].mean(axis=0)
                 centroid /= max(float(np.linalg.norm(centroid)), 1e-12)
             groups.append(_group("unanswered", doc_id, group_rows, now, log_start, index, centroid, vectors, unique, keys, texts))
+            if members:
+                groups[-1]["questions"] = sorted({r.question for r in group_rows})
     groups.sort(key=lambda g: (-g["size"], -g["trend"]["last_7_days"]["count"], g["examples"][0].lower()))
     for n, group in enumerate(groups, 1):
         group["id"] = f"u{n}"
@@ -374,6 +377,7 @@ def build_report(
     find: Callable[[str], list[Any]] | None = None,
     threshold: float = THRESHOLD,
     cache: VectorCache | None = None,
+    members: bool = False,
 ) -> dict[str, Any]:
     """The report over the rows of Store.report_rows (the last 60 days or what the log keeps)."""
     rows = [Row.from_store(r) for r in store_rows]
@@ -396,7 +400,8 @@ def build_report(
         },
         "daily": days,
         "unanswered": unanswered_groups(
-            withheld, now=now, log_start=log_start, embedder=embedder, index=index, find=find, threshold=threshold, cache=cache
+            withheld, now=now, log_start=log_start, embedder=embedder, index=index, find=find, threshold=threshold, cache=cache,
+            members=members,
         ),
         "not_helpful": unhelpful_groups(unhelpful, now=now, log_start=log_start, index=index),
     }
