@@ -1,11 +1,13 @@
 """How the editors' report's clustering threshold was chosen: gold dev questions grouped by drug and meaning.
 
-Not a test. Each dev question of the gold set with a drug and a relevant passage is labelled by the passages
-that answer it: two questions that share a relevant passage ask the same thing, and the labels are
-the connected groups of that relation; the
-report's clustering (names taken out, average linkage, cosine distance threshold) groups each drug's
-questions, and the adjusted Rand index against the labels is printed per threshold, with the number
-of groups found and the number of labels. Only the dev split is read.
+Not a test. Each dev question of the gold set with a drug and a relevant passage gets two labels: its
+first relevant passage (fine: many singletons), and the connected groups of "shares a relevant
+passage" (coarse: a summary passage relevant to many questions chains topics together). The
+report's clustering (names taken out, average linkage, cosine distance threshold) groups each
+drug's questions; the adjusted Rand index against each labelling is printed per threshold, with
+the number of groups found. Only the dev split is read. With the names removed the fine labels
+peak at 0.65 (ARI 0.30; with the names replaced by "the medicine" the best was 0.20, at 0.45),
+which the report uses; the coarse labels keep rising with the threshold, as one chain of topics would.
 
     python bench/report_clustering.py
 """
