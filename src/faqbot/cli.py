@@ -139,6 +139,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_check(args: argparse.Namespace) -> int:
+    from faqbot.check import check_data
+
+    settings = _settings(args)
+    problems, pages = check_data(settings.data_dir)
+    for problem in problems:
+        print(problem)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    print(f"{pages} page(s) checked in {settings.data_dir}: {errors} error(s), {warnings} warning(s)"
+          + ("; warnings count as errors (--strict)" if args.strict and warnings else ""), file=sys.stderr)  # fmt: skip
+    return 1 if errors or (args.strict and warnings) else 0
+
+
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="faqbot", description="Answers medicine questions with passages from drug pages.")
     sub = main.add_subparsers(dest="command", required=True)
@@ -176,6 +190,11 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--medquad", type=Path, help="the MedQuAD jsonl file")
     ev.add_argument("--limit", type=int, default=0, help="use only the first N documents of an external set")
     ev.set_defaults(func=cmd_eval)
+
+    check = sub.add_parser("check", help="lint the pages without building: one line per problem, exit 1 on errors")
+    check.add_argument("--data", dest="data_dir", type=Path)
+    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    check.set_defaults(func=cmd_check)
 
     report = sub.add_parser("report", help="unanswered questions grouped by drug and meaning, unhelpful answers by passage")
     report.add_argument("--limit", type=int, default=20, help="groups listed in each table (--json lists all)")
