@@ -9,6 +9,9 @@ the number of groups found. Only the dev split is read. With the names removed t
 peak at 0.65 (ARI 0.30; with the names replaced by "the medicine" the best was 0.20, at 0.45),
 which the report uses; the coarse labels keep rising with the threshold, as one chain of topics would.
 
+Then the time one report takes over tests/report_log.py's synthetic log of 2,000 withheld
+questions: the first time (every question embedded) and again (vectors kept, as the server does).
+
     python bench/report_clustering.py
 """
 
@@ -16,15 +19,19 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
 
 from faqbot.embedding import load_embedder
 from faqbot.index import load_index
-from faqbot.report import VectorCache, adjusted_rand_index, cluster, strip_names
+from faqbot.report import VectorCache, adjusted_rand_index, build_report, cluster, strip_names
+from faqbot.retrieval import DrugMatcher
 
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # for tests.report_log, when run as a script
+from tests.report_log import synthetic_questions  # noqa: E402
 
 
 def intents(cases: list[dict]) -> dict[str, str]:
@@ -67,6 +74,18 @@ def main() -> int:
             found += [(doc_id, int(label)) for label in labels]
             groups += len(np.unique(labels))
         print(f"| {threshold:.2f} | {adjusted_rand_index(fine, found):.3f} | {adjusted_rand_index(truth, found):.3f} | {groups} |")
+
+    now = time.time()
+    rows = [{"ts": now - (n % 50) * 3600, "question": q, "answered": 0, "doc_id": d, "chunk_id": None, "closest_chunk_id": None,
+             "helpful": None, "comment": None} for n, (q, d, _) in enumerate(synthetic_questions())]  # fmt: skip
+    find = DrugMatcher(index).find
+    report_cache = VectorCache()
+    print("\n| report over 2,000 withheld questions | seconds | groups |")
+    print("|---|---|---|")
+    for label in ("first (all embedded)", "again (vectors kept)"):
+        started = time.perf_counter()
+        report = build_report(rows, now=now, log_days=30, embedder=embedder, index=index, find=find, cache=report_cache)
+        print(f"| {label} | {time.perf_counter() - started:.2f} | {len(report['unanswered'])} |")
     return 0
 
 
