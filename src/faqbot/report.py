@@ -21,6 +21,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from threading import Lock
 from typing import Any
 
 import numpy as np
@@ -77,8 +78,13 @@ class VectorCache:
     def __init__(self, size: int = 20_000) -> None:
         self.size = size
         self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = Lock()  # two editors asking for the report at once share it
 
     def encode(self, embedder: Any, texts: list[str]) -> np.ndarray:
+        with self._lock:
+            return self._encode(embedder, texts)
+
+    def _encode(self, embedder: Any, texts: list[str]) -> np.ndarray:
         missing = [t for t in dict.fromkeys(texts) if t not in self._vectors]
         for start in range(0, len(missing), 256):
             batch = missing[start : start + 256]
@@ -197,11 +203,11 @@ def _chunk_info(chunk_id: str | None, index: Any) -> dict[str, Any] | None:
     }
 
 
-_positions: dict[int, dict[str, int]] = {}
+_positions: dict[tuple[int, str, int], dict[str, int]] = {}
 
 
 def _chunk_positions(index: Any) -> dict[str, int]:
-    key = id(index)
+    key = (id(index), str(getattr(index, "version", "")), len(index.chunks))
     if key not in _positions:
         _positions.clear()  # one index at a time: a new build replaces the old table
         _positions[key] = {c.chunk_id: i for i, c in enumerate(index.chunks)}
