@@ -122,17 +122,37 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from faqbot.report import to_table
     from faqbot.store import Store
+    from faqbot.web import make_report
 
     settings = _settings(args)
-    report = Store(settings.db).gap_report(limit=args.limit)
-    print("Most frequent unanswered questions:")
-    for row in report["unanswered"] or [{"question": "(none)", "count": 0}]:
-        print(f"  {row['count']:>4}  {row['question']}")
-    print("Answers marked not helpful:")
-    for row in report["unhelpful"] or [{"question": "(none)", "chunk_id": "", "count": 0}]:
-        print(f"  {row['count']:>4}  {row['question']}  -> {row['chunk_id'] or '(no answer: withheld)'}")
+    if not settings.db.exists():
+        raise FaqbotError(f"no query log at {settings.db}; serve faqbot for a while first, or set FAQBOT_DB / --db to the log")
+    store = Store(settings.db)
+    try:
+        report = make_report(store, settings)
+    finally:
+        store.close()
+    if args.json:
+        print(json.dumps(report, indent=2, ensure_ascii=False))
+    else:
+        print(to_table(report, limit=args.limit))
     return 0
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from faqbot.check import check_data
+
+    settings = _settings(args)
+    problems, pages = check_data(settings.data_dir)
+    for problem in problems:
+        print(problem)
+    errors = sum(p.severity == "error" for p in problems)
+    warnings = len(problems) - errors
+    print(f"{pages} page(s) checked in {settings.data_dir}: {errors} error(s), {warnings} warning(s)"
+          + ("; warnings count as errors (--strict)" if args.strict and warnings else ""), file=sys.stderr)  # fmt: skip
+    return 1 if errors or (args.strict and warnings) else 0
 
 
 def parser() -> argparse.ArgumentParser:
@@ -173,8 +193,16 @@ def parser() -> argparse.ArgumentParser:
     ev.add_argument("--limit", type=int, default=0, help="use only the first N documents of an external set")
     ev.set_defaults(func=cmd_eval)
 
-    report = sub.add_parser("report", help="unanswered questions and unhelpful answers, for editors")
-    report.add_argument("--limit", type=int, default=20)
+    check = sub.add_parser("check", help="lint the pages without building: one line per problem, exit 1 on errors")
+    check.add_argument("--data", dest="data_dir", type=Path)
+    check.add_argument("--strict", action="store_true", help="exit 1 on warnings too")
+    check.set_defaults(func=cmd_check)
+
+    report = sub.add_parser("report", help="unanswered questions grouped by drug and meaning, unhelpful answers by passage")
+    report.add_argument("--limit", type=int, default=20, help="groups listed in each table (--json lists all)")
+    report.add_argument("--json", action="store_true", help="the report as JSON, as GET /report.json serves it")
+    report.add_argument("--db", type=Path, help="the query log (default FAQBOT_DB, var/faqbot.sqlite3)")
+    report.add_argument("--index", dest="index_dir", type=Path)
     report.set_defaults(func=cmd_report)
     return main
 

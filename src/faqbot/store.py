@@ -21,7 +21,8 @@ CREATE TABLE IF NOT EXISTS queries (
     chunk_id    TEXT,
     score       REAL,
     took_ms     REAL,
-    index_version TEXT
+    index_version TEXT,
+    closest_chunk_id TEXT
 );
 CREATE INDEX IF NOT EXISTS queries_answered ON queries (answered, question);
 CREATE TABLE IF NOT EXISTS feedback (
@@ -61,6 +62,12 @@ class Store:
                 conn.executescript(SCHEMA)
                 if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'feedback_one_per_query'").fetchone():
                     conn.executescript(f"BEGIN IMMEDIATE; {ONE_FEEDBACK_PER_QUERY} COMMIT;")
+                if "closest_chunk_id" not in {row[1] for row in conn.execute("PRAGMA table_info(queries)")}:
+                    try:  # a database from before the grouped report: the column is added, old rows have none
+                        conn.execute("ALTER TABLE queries ADD COLUMN closest_chunk_id TEXT")
+                    except sqlite3.OperationalError as exc:
+                        if "duplicate column" not in str(exc):  # another worker added it just now
+                            raise
             except (OSError, sqlite3.Error) as exc:
                 raise FaqbotError(f"cannot open the database {self.path} ({exc}); set FAQBOT_DB to a writable file") from exc
             conn.row_factory = sqlite3.Row
@@ -74,8 +81,11 @@ class Store:
     def log_query(self, response: dict[str, Any], question: str) -> None:
         answer = response.get("answer") or {}
         drug = response.get("drug") or {}
+        # the passage that came closest, shown or withheld: what the editors' report links a gap to
+        closest = answer or next(iter(response.get("alternatives") or []), None) or {}
         self._execute(
-            "INSERT OR REPLACE INTO queries VALUES (?,?,?,?,?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO queries (query_id, ts, session_id, question, answered, doc_id, chunk_id, score, took_ms, "
+            "index_version, closest_chunk_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (
                 response["query_id"],
                 time.time(),
@@ -87,6 +97,7 @@ class Store:
                 answer.get("score"),
                 response.get("took_ms"),
                 response.get("index_version"),
+                closest.get("chunk_id"),
             ),
         )
 
@@ -120,6 +131,19 @@ class Store:
 
     def feedback(self) -> list[dict[str, Any]]:
         return [dict(r) for r in self._execute("SELECT * FROM feedback ORDER BY id")]
+
+    def report_rows(self, since: float) -> list[dict[str, Any]]:
+        """Every question asked since `since` (epoch seconds), oldest first, with its feedback if any.
+
+        For the editors' report (faqbot.report), which does the grouping.
+        """
+        rows = self._execute(
+            "SELECT q.query_id AS query_id, q.ts AS ts, q.question AS question, q.answered AS answered, q.doc_id AS doc_id, "
+            "q.chunk_id AS chunk_id, q.closest_chunk_id AS closest_chunk_id, f.helpful AS helpful, f.comment AS comment "
+            "FROM queries q LEFT JOIN feedback f ON f.query_id = q.query_id WHERE q.ts >= ? ORDER BY q.ts",
+            (since,),
+        )
+        return [dict(r) for r in rows]
 
     def gap_report(self, limit: int = 20) -> dict[str, list[dict[str, Any]]]:
         """What users asked that the pages do not answer, and the answers they found unhelpful."""

@@ -9,16 +9,18 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, PackageLoader, select_autoescape
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
+from faqbot.errors import FaqbotError
 from faqbot.index import Index
 from faqbot.pages import slugify
-from faqbot.retrieval import Answerer
+from faqbot.report import TREND_WORDS, VectorCache, build_report, chart, since, to_csv
+from faqbot.retrieval import Answerer, open_answerer
 from faqbot.store import Store
 
 # templates and static files ship inside the package (faqbot.webui is the repo's web/ folder)
@@ -81,10 +83,48 @@ def add_web_routes(app: FastAPI, answerer: Callable[[], Answerer], store: Store)
         outline = page_outline(ans.index, doc_id)
         return templates.TemplateResponse(request, "page.html", {**outline, "page": drug, "version": ans.index.version})
 
+    vectors = VectorCache()  # question vectors kept between reports: a report asked for again embeds only new questions
+
+    def editors_report(request: Request) -> dict[str, Any]:
+        check_report_access(request, request.app.state.settings.report_token)
+        return make_report(store, request.app.state.settings, request.app.state.holder, vectors)
+
     @app.get("/report", response_class=HTMLResponse, include_in_schema=False)
     def report(request: Request) -> HTMLResponse:
-        check_report_access(request, request.app.state.settings.report_token)
-        return templates.TemplateResponse(request, "report.html", {"report": store.gap_report(limit=50)})
+        data = editors_report(request)
+        return templates.TemplateResponse(request, "report.html", {"report": data, "chart": chart(data), "trend_words": TREND_WORDS})
+
+    @app.get("/report.json", include_in_schema=False)
+    def report_json(request: Request) -> JSONResponse:
+        return JSONResponse(editors_report(request))
+
+    @app.get("/report.csv", include_in_schema=False)
+    def report_csv(request: Request) -> Response:
+        data = editors_report(request)
+        name = f"faqbot-report-{data['generated_at'][:10]}.csv"
+        return Response(to_csv(data), media_type="text/csv; charset=utf-8", headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
+def make_report(store: Store, settings: Any, holder: Any = None, vectors: VectorCache | None = None) -> dict[str, Any]:
+    """The editors' report over the log, clustered with the model the index uses (served and printed alike)."""
+    import time
+
+    from faqbot.embedding import load_embedder
+
+    now = time.time()
+    index = find = None
+    embedder: Any = None
+    try:
+        answerer = holder.get() if holder is not None else open_answerer(settings)
+        index, find, embedder = answerer.index, answerer.analyser.matcher.find, answerer.embedder
+    except FaqbotError:  # no index yet: the questions are still grouped, only the sections cannot be named
+        try:
+            embedder = holder.embedder if holder is not None else load_embedder(settings.model, settings.index_dir / "models")
+        except Exception:  # no model either: every wording is its own group
+            embedder = None
+    embedder = getattr(embedder, "inner", embedder)  # the query cache is for visitors' questions
+    return build_report(store.report_rows(since(now)), now=now, log_days=settings.log_days, embedder=embedder,
+                        index=index, find=find, cache=vectors)  # fmt: skip
 
 
 def _given_token(authorization: str) -> str | None:
