@@ -24,10 +24,10 @@ from pathlib import Path
 
 import numpy as np
 
+from faqbot.analysis import DrugMatcher
 from faqbot.embedding import load_embedder
 from faqbot.index import load_index
 from faqbot.report import VectorCache, adjusted_rand_index, build_report, cluster, strip_names
-from faqbot.retrieval import DrugMatcher
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # for tests.report_log, when run as a script

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from faqbot.analysis import DrugMatcher
 from faqbot.cli import main
 from faqbot.embedding import HashingEmbedder
 from faqbot.index import build_index, load_index
-from faqbot.retrieval import DrugMatcher
 
 REPO = Path(__file__).resolve().parents[1]
 LINE_RE = re.compile(r"^(?P<path>[^:]+):(?P<line>\d+): (?P<severity>error|warning): (?P<message>.+) — (?P<fix>.+)$")

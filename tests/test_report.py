@@ -99,7 +99,7 @@ def test_a_synthetic_log_of_2000_questions_lands_in_its_known_groups(site: Site,
                          "drug": {"doc_id": doc_id}, "took_ms": 5.0, "index_version": "v"}, text)  # fmt: skip
     now = time.time()
     report = build_report(store.report_rows(now - 60 * DAY), now=now, log_days=30, embedder=real_embedder,
-                          index=site.answerer.index, find=site.answerer.matcher.find, members=True)  # fmt: skip
+                          index=site.answerer.index, find=site.answerer.analyser.matcher.find, members=True)  # fmt: skip
     store.close()
 
     group_of = {(q, g["drug"]["doc_id"]): g["id"] for g in report["unanswered"] for q in g["questions"]}
