@@ -215,3 +215,32 @@ def test_server_errors_show_as_an_error_bubble(site: Site, desktop: Tab) -> None
     page.get_by_label("Your question").fill("max dose of tylenol?")
     page.get_by_label("Your question").press("Enter")
     expect(page.locator("#messages [role=alert]").last).to_contain_text("Could not reach faqbot")
+
+
+def test_page_that_does_not_say_and_a_drug_without_a_page(site: Site, desktop: Tab) -> None:
+    page = desktop.page
+    page.goto(site.url + "/")
+    response = ask(page, "is warfarin covered by medicare")
+    assert response["answered"] is False and response["covers"]["doc_id"] == "warfarin"
+    bubble = page.locator("#messages .msg-bot article").last
+    expect(bubble).to_contain_text("The Warfarin page doesn't say this")
+    expect(bubble.locator("a[href^='/pages/']")).not_to_have_count(0)
+    links = bubble.locator(".covers a")
+    expect(links).to_have_count(len(response["covers"]["sections"]))
+    expect(links.first).to_have_text(response["covers"]["sections"][0]["title"])
+    links.first.click()  # a section the page does cover, opened where it starts
+    page.wait_for_url(re.compile(r"/pages/warfarin#"))
+    expect(page.locator(f"[id='{page.url.split('#', 1)[1]}']")).to_be_visible()
+    page.go_back()
+
+    missing = ask(page, "can i take naproxen with sertraline")
+    bubble = page.locator("#messages .msg-bot article").last
+    notice = bubble.locator(".notice")
+    expect(notice).to_contain_text("No page here covers 'naproxen'")
+    if missing["answered"]:  # only from a passage that names naproxen or a class the pages put it in
+        assert missing["answer"]["doc_id"] == "sertraline"
+        text = (missing["answer"]["question"] or "") + missing["answer"]["text"]
+        assert re.search(r"naproxen|NSAID", text, re.IGNORECASE), text
+    else:
+        expect(bubble).to_contain_text("does not mention 'naproxen'")
+    desktop.assert_clean()

@@ -65,6 +65,14 @@ def wordpiece_vocab() -> frozenset[str]:
         return frozenset()
 
 
+@lru_cache(maxsize=1)
+def wordpiece_stems() -> frozenset[str]:
+    """The stems of those words: "pronounce" is English because "pronounced" is in the vocabulary."""
+    from faqbot.lexical import _stemmer
+
+    return frozenset(_stemmer().stemWords(list(wordpiece_vocab())))
+
+
 def topic_tokens(text: str) -> set[str]:
     """The question's words with consumer phrasings mapped to the words headings use, stemmed."""
     mapping = topic_words()
@@ -162,7 +170,8 @@ class Analyser:
         for word in WORD_RE.findall(question.lower()):
             if len(word) < 5 or word in STOPWORDS or word in self._topics or word in wordpiece_vocab():
                 continue
-            if any(stem in vocab for stem in tokenize(word)):
+            stems = tokenize(word)
+            if any(stem in vocab or stem in wordpiece_stems() for stem in stems):
                 continue
             found.append(word)
         return found

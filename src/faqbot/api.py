@@ -131,6 +131,20 @@ class DrugRef(BaseModel):
     how: Literal["title", "alias", "fuzzy", "context", "filter"]
 
 
+class SectionLink(BaseModel):
+    title: str
+    url: str
+
+
+class Covers(BaseModel):
+    """What the drug's page does cover, when it doesn't say what was asked: its main sections, linked."""
+
+    doc_id: str
+    title: str
+    url: str
+    sections: list[SectionLink]
+
+
 class AskResponse(BaseModel):
     query_id: str
     session_id: str
@@ -140,6 +154,7 @@ class AskResponse(BaseModel):
     alternatives: list[Passage]
     drug: DrugRef | None
     message: str | None
+    covers: Covers | None = Field(default=None, description="Set when the drug's page doesn't say: what it does cover.")
     notices: list[str]
     index_version: str
     took_ms: float

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 from faqbot.analysis import DrugMatch, Question
 from faqbot.index import Index
 from faqbot.lexical import tokenize
 from faqbot.mentions import Mentions
 from faqbot.model import FEATURES, Model
+from faqbot.pages import slugify
 from faqbot.ranking import Ranking
 
 SUGGESTIONS = "The suggestions below are the closest passages; they may not answer your question."
@@ -29,6 +31,7 @@ class Decision:
     ranked: list[int]
     features: dict[str, float] = field(default_factory=dict)
     message: str | None = None
+    covers: dict[str, Any] | None = None  # when the drug's page doesn't say: what it does cover, linked
 
 
 class Coverage:
@@ -91,12 +94,12 @@ class Decider:
     def __init__(self, index: Index, model: Model) -> None:
         self.index = index
         self.model = model
-        # each page's main sections in page order, named when the page doesn't answer
-        self.sections: dict[str, list[str]] = {}
+        # each page's main sections in page order with their anchors, named when the page doesn't answer
+        self.sections: dict[str, dict[str, str]] = {}
         for c in index.chunks:
             main = c.heading_path[0] if c.kind == "section" and c.heading_path else "FAQs"
-            if main not in self.sections.setdefault(c.doc_id, []):
-                self.sections[c.doc_id].append(main)
+            anchor = "faqs" if c.kind == "faq" else c.anchor if len(c.heading_path) == 1 else slugify(main)
+            self.sections.setdefault(c.doc_id, {}).setdefault(main, anchor)
         # what a passage says, FAQ question included: searched for other drugs' names and classes
         self._mention_texts = [f"{c.question or ''} {c.text}" for c in index.chunks]
         self.mentions = Mentions(self._mention_texts)
@@ -128,9 +131,23 @@ class Decider:
             elif question.absent:  # a drug without a page that the page never names: never answered from a guess
                 answered = False
                 message = self._silent_on_other(question.target, question.absent)
+        covers = None
         if not answered and message is None:
             message = self.page_does_not_say(primary)
-        return Decision(answered, score, ranked, feats, message)
+            covers = self.covers(primary)
+        return Decision(answered, score, ranked, feats, message, covers)
+
+    def covers(self, primary: DrugMatch | None) -> dict[str, Any] | None:
+        """The main sections of the drug's page, each with its link: what the page does cover."""
+        if primary is None or not primary.doc_id:
+            return None
+        doc_id = primary.doc_id
+        return {
+            "doc_id": doc_id,
+            "title": self.index.drugs[doc_id].title,
+            "url": f"/pages/{doc_id}",
+            "sections": [{"title": t, "url": f"/pages/{doc_id}#{a}"} for t, a in self.sections[doc_id].items()],
+        }
 
     def page_does_not_say(self, primary: DrugMatch | None) -> str:
         if primary is not None and primary.doc_id:

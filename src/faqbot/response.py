@@ -89,6 +89,7 @@ class Responder:
         notices: list[str],
         score: float = 0.0,
         features: dict[str, float] | None = None,
+        covers: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         """The response: keys starting with "_" are internal (the API drops them)."""
         query_tokens = set(tokenize(question))
@@ -116,6 +117,7 @@ class Responder:
             "alternatives": alternatives,
             "drug": drug_out,
             "message": message,
+            "covers": covers,
             "notices": notices,
             "index_version": self.index.version,
             "took_ms": round((time.perf_counter() - started) * 1000, 2),

@@ -87,6 +87,7 @@ class Answerer:
         result = self.responder.respond(
             q.text, session_id, started, answered=decision.answered, ranked=decision.ranked, signals=ranking.signals,
             k=k, drug=primary, message=decision.message, notices=q.notices, score=decision.score, features=decision.features,
+            covers=decision.covers,
         )  # fmt: skip
         if explain:
             result["_signals"] = {

@@ -276,7 +276,11 @@
       }
       bubble.appendChild(feedbackRow(data.query_id));
     } else {
-      bubble.appendChild(el("p", "no-answer", data.message || "faqbot has no answer to this question."));
+      if (data.covers) {
+        bubble.appendChild(coversBlock(data.covers));
+      } else {
+        bubble.appendChild(el("p", "no-answer", data.message || "faqbot has no answer to this question."));
+      }
       const others = data.alternatives || [];
       if (others.length) {
         const labelId = "suggest-" + data.query_id;
@@ -294,6 +298,26 @@
       }
     }
     return addMessage("bot", bubble);
+  }
+
+  // the drug's page doesn't say: say so, and link the sections it does have
+  function coversBlock(covers) {
+    const block = document.createDocumentFragment();
+    const lead = el("p", "no-answer", "The " + covers.title + " page doesn't say this, as far as faqbot can tell. ");
+    const page = el("a", "", "Read the whole " + covers.title + " page");
+    page.href = covers.url;
+    lead.appendChild(page);
+    lead.appendChild(document.createTextNode("."));
+    block.appendChild(lead);
+    const line = el("p", "covers", "It covers: ");
+    covers.sections.forEach((section, i) => {
+      if (i) line.appendChild(document.createTextNode(", "));
+      const link = el("a", "", section.title);
+      link.href = section.url;
+      line.appendChild(link);
+    });
+    block.appendChild(line);
+    return block;
   }
 
   function feedbackRow(queryId) {
