@@ -18,6 +18,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from faqbot.chunks import Chunk
+from faqbot.clarify import Clarifier
 from faqbot.embedding import CachedQueryEmbedder, Embedder, load_embedder, model_id_for, packaged_model_path
 from faqbot.errors import FaqbotError
 from faqbot.index import Index, current_build, load_index
@@ -235,6 +236,7 @@ class Answerer:
         self.model = model or Model.load()
         self.sessions = sessions or Sessions()
         self.matcher = DrugMatcher(index)
+        self.clarifier = Clarifier(self)  # "which medicine do you mean?" and the question it keeps pending
         # each page's main sections in page order, named when the page doesn't answer
         self._sections: dict[str, list[str]] = {}
         for c in index.chunks:
@@ -361,11 +363,13 @@ class Answerer:
         mode: str = "full",
         explain: bool = False,
         context_drug: str | None = None,
+        pending: str | None = None,
     ) -> dict[str, Any]:
         """The /ask response for one question (see PRODUCT.md for its shape).
 
         context_drug: the conversation's drug from a verified context token (the API's follow-ups);
-        without a session_id nothing is remembered here.
+        without a session_id nothing is remembered here. pending: the question a clarifying turn left
+        waiting for its drug (from the token); see faqbot.clarify.
 
         Keys starting with "_" are internal (the API drops them): the top ten chunk ids and the
         confidence features; with explain, also every candidate's ranking signals (for fitting).
@@ -375,6 +379,9 @@ class Answerer:
         remember = session_id is not None
         session_id = session_id or uuid.uuid4().hex
         locked = mode == "full" and self.drug_lock
+        pick = self.clarifier.resume(question, session_id if remember else None, pending, drug) if locked else None
+        if pick is not None:  # this turn named the drug a clarifying turn asked for: answer the question it kept
+            question, drug = pick.question, pick.doc_id
         matches = self.matcher.find(question) if locked else []
         known = [m for m in matches if m.doc_id is not None]
         absent = [m for m in matches if m.doc_id is None]
@@ -453,6 +460,7 @@ class Answerer:
             question, session_id, started, answered=answered, ranked=ranked, signals=signals, k=k, drug=primary,
             message=message, notices=notices, score=score, features=features,
         )  # fmt: skip
+        self.clarifier.finish(result, question, session_id if remember else None, pick, primary, ranked, signals, asks_covered, locked)
         if explain:
             result["_signals"] = {
                 self.index.chunks[c].chunk_id: {**signals[c], "key": self._prior_key[c], "faq": float(self.index.chunks[c].kind == "faq")}
