@@ -293,11 +293,8 @@
   }
 
   function choicesList(data, live) {
-    const labelId = "choices-" + data.query_id;
-    const label = el("p", "suggestions-label", data.clarify.question);
-    label.id = labelId;
     const items = el("ul", "choices");
-    items.setAttribute("aria-labelledby", labelId);
+    items.setAttribute("aria-label", data.clarify.question);
     for (const choice of data.clarify.choices || []) {
       const pick = button("", "secondary choice", () => ask(choice.title, false, { drug: choice.doc_id }));
       pick.appendChild(el("span", "choice-title", choice.title));
@@ -305,9 +302,7 @@
       pick.disabled = !live;
       items.appendChild(el("li")).appendChild(pick);
     }
-    const fragment = document.createDocumentFragment();
-    fragment.append(label, items);
-    return fragment;
+    return items;
   }
 
   function renderResponse(data, question, live) {
