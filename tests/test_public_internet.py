@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from faqbot.api import create_app
+from faqbot.api import MAX_CONTEXT, create_app
 from faqbot.conversations import Conversations, load_secret
 from faqbot.embedding import HashingEmbedder
 from faqbot.retrieval import AnswererHolder
@@ -113,7 +113,7 @@ def test_forged_tampered_foreign_and_expired_contexts_are_ignored_with_a_notice(
         result = ask(url, {"question": "and the dose?", "context": token})
         assert result["drug"] is None, name  # never the drug the token claims
         assert any(notice in n for n in result["notices"]), (name, result["notices"])
-    too_long = httpx.post(f"{url}/ask", json={"question": "dose", "context": "x" * 2049})
+    too_long = httpx.post(f"{url}/ask", json={"question": "dose", "context": "x" * (MAX_CONTEXT + 1)})
     assert too_long.status_code == 422 and "context:" in too_long.json()["detail"]
 
 

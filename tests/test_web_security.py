@@ -144,15 +144,22 @@ def test_hostile_question_and_passage_show_as_text_in_the_chat(base_url: str, pa
     with page.expect_response(lambda r: r.url.endswith("/ask")) as response:
         box.press("Enter")
     reply = response.value.json()
+    # the question names no drug: faqbot asks which one; the pick answers the hostile question with the page
+    assert reply["clarify"] and [c["title"] for c in reply["clarify"]["choices"]] == ["Xssamine"]
+    with page.expect_response(lambda r: r.url.endswith("/ask")) as response:
+        page.get_by_role("button", name="Xssamine").click()
+    reply = response.value.json()
+    assert reply["clarified_question"] == QUESTION_PAYLOAD
     shown = [p["text"] for p in ([reply["answer"]] if reply["answer"] else []) + reply["alternatives"]]
     assert any("<script>" in text for text in shown), "the hostile page's passage should be among the results"
 
-    question = page.locator("#messages .msg-user").last
+    question = page.locator("#messages .msg-user").first
     expect(question).to_contain_text(QUESTION_PAYLOAD)
     answer = page.locator("#messages .msg-bot article").last
     expect(answer).to_be_visible()
     # folded alternatives included: the passage's markup is in the DOM as text, nowhere as elements
     assert "<script>window.__xss=" in answer.evaluate("node => node.textContent")
+    expect(answer.locator(".clarified")).to_contain_text(QUESTION_PAYLOAD)  # the question it answers, as text
     expect(page.locator("#messages script, #messages img")).to_have_count(0)
     assert page.evaluate("typeof window.__xss") == "undefined"
 

@@ -30,7 +30,7 @@ from faqbot.store import Store
 log = logging.getLogger("faqbot")
 SESSION_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_BODY = 64 * 1024
-MAX_CONTEXT = 2048
+MAX_CONTEXT = 8192  # a context token can carry a pending question of up to 1000 characters
 # a letter or digit of any script (str.isalnum()); the schema's pattern in Python's regex syntax,
 # which is what schemathesis and Hypothesis read (an ECMA engine reads \w as ASCII only)
 LETTER_OR_DIGIT = r"[^\W_]"
@@ -145,6 +145,18 @@ class Covers(BaseModel):
     sections: list[SectionLink]
 
 
+class Choice(BaseModel):
+    doc_id: str = Field(description="Send this as `drug`, or its title as the question, with the returned `context`.")
+    title: str
+    brands: list[str] = Field(description="Up to two brand names, to tell the choices apart.")
+    url: str
+
+
+class Clarify(BaseModel):
+    question: str = Field(description='"Which medicine do you mean?"')
+    choices: list[Choice] = Field(description="Up to 5 drugs whose pages best answer the question, best first.")
+
+
 class AskResponse(BaseModel):
     query_id: str
     session_id: str
@@ -156,6 +168,14 @@ class AskResponse(BaseModel):
     message: str | None
     covers: Covers | None = Field(default=None, description="Set when the drug's page doesn't say: what it does cover.")
     notices: list[str]
+    clarify: Clarify | None = Field(
+        default=None,
+        description="Present when the question names no medicine: the drugs to choose from. The question is kept "
+        "in `context`; the next question that names or picks one of them answers it; any other question drops it.",
+    )
+    clarified_question: str | None = Field(
+        default=None, description="When this question named the drug a clarifying turn asked for: the earlier question answered."
+    )
     index_version: str
     took_ms: float
 
@@ -435,7 +455,7 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
                 status_code=422, detail=f"drug: unknown doc_id {body.drug[:80]!r}; use one of the doc_ids from GET /drugs"
             )
         notices: list[str] = []
-        session_id, context_drug = _conversation(body, notices)
+        session_id, context_drug, pending = _conversation(body, notices)
         drug = body.drug
         if drug is not None:
             # the words typed win over the drug field: a dose of the wrong drug is the worst answer there is
@@ -448,33 +468,35 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
                         f"this answer follows your question. Leave out the drug field to ask about another drug."
                     )
                 drug = None
-        result = ans.ask(body.question, session_id=None, k=body.k, drug=drug, context_drug=context_drug)
+        result = ans.ask(body.question, session_id=None, k=body.k, drug=drug, context_drug=context_drug, pending=pending)
         result["session_id"] = session_id
         result["notices"] = result["notices"] + notices
-        result["context"] = conversations.issue(session_id, result["drug"]["doc_id"] if result["drug"] else context_drug)
-        try:
-            store.log_query(result, body.question)
+        result["context"] = conversations.issue(
+            session_id, result["drug"]["doc_id"] if result["drug"] else context_drug, pending=result.get("_pending")
+        )
+        try:  # a pick ("lisinopril") is logged as the question it answered
+            store.log_query(result, result.get("clarified_question") or body.question)
         except Exception:  # the answer matters more than its log line
             log.exception("could not log query %s", result["query_id"])
         return {key: value for key, value in result.items() if not key.startswith("_")}
 
-    def _conversation(body: AskRequest, notices: list[str]) -> tuple[str, str | None]:
-        """The session id and drug this question continues; anything the server did not issue starts afresh."""
+    def _conversation(body: AskRequest, notices: list[str]) -> tuple[str, str | None, str | None]:
+        """The session id, drug and pending question this question continues; anything the server did not issue starts afresh."""
         if body.context is not None:
             try:
                 context = conversations.verify(body.context)
-                return context.session_id, context.drug
+                return context.session_id, context.drug, context.pending
             except ContextRejected as exc:
                 notices.append(str(exc))
         if body.session_id is not None:
             if conversations.issued(body.session_id):
-                return body.session_id, None
+                return body.session_id, None, None
             if body.context is None:
                 notices.append(
                     "This session_id was not issued by this server, so this question starts a new conversation; "
                     "send back the session_id and context that /ask returns."
                 )
-        return conversations.new_session_id(), None
+        return conversations.new_session_id(), None, None
 
     @app.get(
         "/drugs", response_model=list[Drug], summary="The drugs faqbot has pages for, with their names", responses=_errors(503)

@@ -22,7 +22,8 @@ from pathlib import Path
 
 from faqbot.errors import FaqbotError
 
-TOKEN_VERSION = "c1"
+TOKEN_VERSION = "c2"  # c2 added the pending question ("q"); c1 tokens (drug only) are still read
+READ_VERSIONS = ("c1", "c2")
 SESSION_PREFIX = "s1"
 # a session id is "s1" + 16 random bytes + 10 bytes of MAC, base64url: 38 characters of [A-Za-z0-9_-]
 _SESSION_RE = re.compile(r"^s1([A-Za-z0-9_-]{22})([A-Za-z0-9_-]{14})$")
@@ -67,10 +68,12 @@ def load_secret(configured: str | None, path: Path) -> bytes:
 
 @dataclass(frozen=True)
 class Context:
-    """What a verified token says: the conversation's session id and the drug it is about."""
+    """What a verified token says: the conversation's session id, the drug it is about, and a question
+    a clarifying turn left waiting for its drug."""
 
     session_id: str
     drug: str | None
+    pending: str | None = None
 
 
 class ContextRejected(Exception):
@@ -98,10 +101,17 @@ class Conversations:
     def _session_mac(self, nonce: str) -> str:
         return _b64(hmac.new(self._session_key, nonce.encode("ascii"), hashlib.sha256).digest()[:10])
 
-    def issue(self, session_id: str, drug: str | None, now: float | None = None) -> str:
-        """A token for the conversation's state, valid for ttl_s from now."""
+    def issue(self, session_id: str, drug: str | None, now: float | None = None, pending: str | None = None) -> str:
+        """A token for the conversation's state, valid for ttl_s from now.
+
+        The token is signed, not encrypted: a pending question in it is readable by whoever holds the
+        token, which is the visitor who asked it.
+        """
         expires = int((time.time() if now is None else now) + self.ttl_s)
-        payload = _b64(json.dumps({"s": session_id, "d": drug, "e": expires}, separators=(",", ":")).encode("utf-8"))
+        state: dict[str, object] = {"s": session_id, "d": drug, "e": expires}
+        if pending:
+            state["q"] = pending
+        payload = _b64(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode("utf-8"))
         body = f"{TOKEN_VERSION}.{payload}"
         return f"{body}.{_b64(hmac.new(self._token_key, body.encode('ascii'), hashlib.sha256).digest())}"
 
@@ -112,7 +122,7 @@ class Conversations:
             "so it was ignored: this question was answered on its own. Send back the context the last answer returned."
         )
         parts = token.split(".")
-        if len(parts) != 3 or parts[0] != TOKEN_VERSION or not token.isascii():
+        if len(parts) != 3 or parts[0] not in READ_VERSIONS or not token.isascii():
             raise untrusted
         expected = _b64(hmac.new(self._token_key, f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256).digest())
         if not hmac.compare_digest(parts[2], expected):
@@ -120,6 +130,7 @@ class Conversations:
         try:
             data = json.loads(_unb64(parts[1]))
             session_id, drug, expires = str(data["s"]), data["d"], float(data["e"])
+            pending = data.get("q")
         except (ValueError, KeyError, TypeError) as exc:  # signed by us, so only an old format gets here
             raise untrusted from exc
         if expires < (time.time() if now is None else now):
@@ -128,4 +139,4 @@ class Conversations:
                 f"This conversation expired after {minutes} minutes without a question, so its drug was forgotten: "
                 "this question was answered on its own. Name the drug to continue."
             )
-        return Context(session_id, drug if isinstance(drug, str) else None)
+        return Context(session_id, drug if isinstance(drug, str) else None, pending if isinstance(pending, str) else None)

@@ -14,6 +14,7 @@ from threading import Lock
 from typing import Any
 
 from faqbot.analysis import Analyser, DrugMatch
+from faqbot.clarify import Clarifier
 from faqbot.decision import Decider
 from faqbot.embedding import CachedQueryEmbedder, Embedder, load_embedder, model_id_for
 from faqbot.errors import FaqbotError
@@ -43,6 +44,7 @@ class Answerer:
         self.ranker = Ranker(index, embedder, self.model)
         self.decider = Decider(index, self.model)
         self.responder = Responder(index)
+        self.clarifier = Clarifier(self)  # "which medicine do you mean?" and the question it keeps pending
 
     @property
     def drug_list(self) -> list[dict[str, Any]]:
@@ -60,11 +62,13 @@ class Answerer:
         mode: str = "full",
         explain: bool = False,
         context_drug: str | None = None,
+        pending: str | None = None,
     ) -> dict[str, Any]:
         """The /ask response for one question (see PRODUCT.md for its shape).
 
         context_drug: the conversation's drug from a verified context token (the API's follow-ups);
-        without a session_id nothing is remembered here.
+        without a session_id nothing is remembered here. pending: the question a clarifying turn left
+        waiting for its drug (from the token); see faqbot.clarify.
 
         Keys starting with "_" are internal (the API drops them): the top ten chunk ids and the
         confidence features; with explain, also every candidate's ranking signals (for fitting).
@@ -72,8 +76,12 @@ class Answerer:
         started = time.perf_counter()
         remember = session_id is not None
         session_id = session_id or uuid.uuid4().hex
+        locked = mode == "full" and self.drug_lock
+        pick = self.clarifier.resume(question, session_id if remember else None, pending, drug) if locked else None
+        if pick is not None:  # this turn named the drug a clarifying turn asked for: answer the question it kept
+            question, drug = pick.question, pick.doc_id
         conversation_drug = context_drug or (self.sessions.get(session_id) if remember else None)
-        q = self.analyser.analyse(question, locked=mode == "full" and self.drug_lock, drug=drug, conversation_drug=conversation_drug)
+        q = self.analyser.analyse(question, locked=locked, drug=drug, conversation_drug=conversation_drug)
         if q.no_page:  # about something no page covers: withheld, with no other drug's passages
             return self.responder.respond(
                 q.text, session_id, started, answered=False, ranked=[], signals={}, k=k, drug=None,
@@ -88,6 +96,10 @@ class Answerer:
             q.text, session_id, started, answered=decision.answered, ranked=decision.ranked, signals=ranking.signals,
             k=k, drug=primary, message=decision.message, notices=q.notices, score=decision.score, features=decision.features,
             covers=decision.covers,
+        )  # fmt: skip
+        self.clarifier.finish(
+            result, q.text, session_id if remember else None, pick, primary, decision.ranked, ranking.signals,
+            decision.features.get("asks_covered", 0.0), locked,
         )  # fmt: skip
         if explain:
             result["_signals"] = {

@@ -34,5 +34,9 @@ class Sessions:
             while len(self._items) > self._max:
                 self._items.popitem(last=False)
 
+    def pop(self, session_id: str) -> None:
+        with self._lock:
+            self._items.pop(session_id, None)
+
     def __len__(self) -> int:
         return len(self._items)

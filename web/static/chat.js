@@ -14,6 +14,8 @@
   const contextLine = document.getElementById("context");
   const contextDrug = document.getElementById("context-drug");
   const resetButton = document.getElementById("reset");
+  const namesList = document.getElementById("drug-names");
+  const namesStatus = document.getElementById("typeahead-status");
 
   // The conversation survives following a citation and coming back (sessionStorage, this tab only).
   let state = loadState();
@@ -250,8 +252,66 @@
     return passage.title + " " + passage.section.split(" › ").join(" ");
   }
 
-  function renderResponse(data) {
-    const bubble = botBubble(data.answered ? "faqbot's answer" : "faqbot has no answer");
+  // The question a response answers, and the drug to keep it to when its words name none, for a link.
+  function linkFor(question, data) {
+    const params = new URLSearchParams();
+    params.set("q", data.clarified_question || question);
+    const drug = data.drug;
+    if (drug && (data.clarified_question || drug.how === "context" || drug.how === "filter")) params.set("drug", drug.doc_id);
+    return window.location.origin + "/?" + params.toString();
+  }
+
+  function shareRow(url) {
+    const row = el("div", "share");
+    const status = el("span", "share-status");
+    status.setAttribute("role", "status");
+    const copy = button("Copy link", "link-button", async () => {
+      try {
+        if (!navigator.clipboard || !window.isSecureContext) throw new Error("no clipboard");
+        await navigator.clipboard.writeText(url);
+        status.textContent = "Link copied.";
+      } catch (err) {
+        // no clipboard here (plain http, or permission refused): show the link to copy by hand
+        let field = row.querySelector(".share-url");
+        if (!field) {
+          field = el("input", "share-url");
+          field.type = "text";
+          field.readOnly = true;
+          field.value = url;
+          field.setAttribute("aria-label", "Link to this answer");
+          row.appendChild(field);
+        }
+        field.focus();
+        field.select();
+        status.textContent = "Copy the link below.";
+      }
+    });
+    copy.dataset.url = url;
+    copy.setAttribute("aria-label", "Copy a link that asks this question again");
+    row.append(copy, status);
+    return row;
+  }
+
+  function choicesList(data, live) {
+    const items = el("ul", "choices");
+    items.setAttribute("aria-label", data.clarify.question);
+    for (const choice of data.clarify.choices || []) {
+      const pick = button("", "secondary choice", () => ask(choice.title, false, { drug: choice.doc_id }));
+      pick.appendChild(el("span", "choice-title", choice.title));
+      if (choice.brands && choice.brands.length) pick.appendChild(el("span", "brands", choice.brands.join(", ")));
+      pick.disabled = !live;
+      items.appendChild(el("li")).appendChild(pick);
+    }
+    return items;
+  }
+
+  function renderResponse(data, question, live) {
+    const label = data.answered ? "faqbot's answer" : data.clarify ? "faqbot asks which medicine you mean" : "faqbot has no answer";
+    const bubble = botBubble(label);
+    if (data.clarified_question) {
+      const line = bubble.appendChild(el("p", "clarified", "Your question: "));
+      line.appendChild(el("q", "", data.clarified_question));
+    }
     for (const notice of data.notices || []) {
       const note = el("p", "notice", notice);
       note.setAttribute("role", "alert");
@@ -274,7 +334,11 @@
         }
         bubble.appendChild(details);
       }
+      bubble.appendChild(shareRow(linkFor(question, data)));
       bubble.appendChild(feedbackRow(data.query_id));
+    } else if (data.clarify) {
+      bubble.appendChild(el("p", "no-answer", data.message));
+      bubble.appendChild(choicesList(data, live));
     } else {
       if (data.covers) {
         bubble.appendChild(coversBlock(data.covers));
@@ -419,12 +483,18 @@
     return "HTTP " + response.status + (response.statusText ? " " + response.statusText : "");
   }
 
-  async function ask(question, typed) {
+  // options.drug: keep the answer to this drug's page (a picked choice, a shared link);
+  // options.fresh: ask on its own, outside the conversation so far (a shared link)
+  async function ask(question, typed, options) {
+    options = options || {};
     question = question.trim();
     if (!question || busy) return;
     busy = true;
     sendButton.disabled = true;
+    closeNames();
     if (typed) input.value = "";
+    // a question asked now drops the one waiting for its medicine: its choices no longer apply
+    for (const stale of list.querySelectorAll("button.choice")) stale.disabled = true;
     addUserBubble(question);
     const thinking = el("p", "bubble");
     thinking.setAttribute("role", "status");
@@ -437,8 +507,9 @@
 
     const body = { question: question };
     // the conversation's state is the signed context the last answer returned: send it back unchanged
-    if (state.context) body.context = state.context;
-    if (state.sessionId) body.session_id = state.sessionId;
+    if (state.context && !options.fresh) body.context = state.context;
+    if (state.sessionId && !options.fresh) body.session_id = state.sessionId;
+    if (options.drug) body.drug = options.drug;
     let shown;
     try {
       const response = await postJSON("/ask", body);
@@ -452,7 +523,7 @@
         state.turns.push({ question: question, response: data });
         state.turns = state.turns.slice(-MAX_TURNS);
         saveState();
-        shown = renderResponse(data);
+        shown = renderResponse(data, question, true);
       } else if (response.status === 422 || response.status === 413) {
         shown = renderError("faqbot cannot take this question:", await errorDetail(response), null);
       } else {
@@ -492,10 +563,199 @@
   }
   resetButton.addEventListener("click", reset);
 
-  for (const turn of state.turns) {
+  state.turns.forEach((turn, i) => {
     addUserBubble(turn.question);
-    renderResponse(turn.response);
-  }
+    renderResponse(turn.response, turn.question, i === state.turns.length - 1);
+  });
   showContext();
   if (state.turns.length) reveal(list.lastElementChild);
+
+  // ---- drug names as you type: the ARIA combobox pattern (list autocomplete) ------------
+
+  let names = null; // [{name, title, key, words}] from GET /drugs, loaded on first use
+  let loadingNames = null;
+  let nameOptions = []; // the options on screen
+  let active = -1;
+  let word = null; // {start, end} of the word being completed
+
+  function normalise(text) {
+    return text.normalize("NFD").replace(/[\u0300-\u036f]/g, "").toLowerCase();
+  }
+
+  function loadNames() {
+    if (!loadingNames) {
+      loadingNames = fetch("/drugs", { headers: { Accept: "application/json" } })
+        .then((response) => (response.ok ? response.json() : []))
+        .then((drugs) => {
+          names = [];
+          for (const drug of drugs) {
+            for (const name of drug.names || []) {
+              const key = normalise(name);
+              names.push({ name: name, title: drug.title, key: key, words: key.split(/[^a-z0-9]+/).filter(Boolean) });
+            }
+          }
+          updateNames();
+        })
+        .catch(() => {
+          loadingNames = null; // offline for now: try again on the next keystroke
+        });
+    }
+  }
+
+  // Edits (insert, delete, substitute, swap two neighbours) between a and b, stopping early above limit.
+  function distance(a, b, limit) {
+    if (Math.abs(a.length - b.length) > limit) return limit + 1;
+    let before = null;
+    let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+    for (let i = 1; i <= a.length; i += 1) {
+      const row = [i];
+      let best = i;
+      for (let j = 1; j <= b.length; j += 1) {
+        const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+        let value = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + cost);
+        if (before && i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) value = Math.min(value, before[j - 2] + 1);
+        row.push(value);
+        best = Math.min(best, value);
+      }
+      if (best > limit) return limit + 1;
+      before = previous;
+      previous = row;
+    }
+    return previous[b.length];
+  }
+
+  // How well a typed word fits a name: 0 starts it, 1 starts one of its words, 2+ a typo; null: no fit.
+  function fit(typed, entry) {
+    if (entry.key === typed) return null; // already typed in full
+    if (entry.key.startsWith(typed)) return 0;
+    if (entry.words.some((w) => w.startsWith(typed))) return 1;
+    if (typed.length < 5) return null;
+    const limit = typed.length >= 8 ? 2 : 1;
+    let best = limit + 1;
+    for (const w of [entry.key, ...entry.words]) {
+      // a typo anywhere in what was typed so far: against the name's start a letter shorter, as long, or longer
+      for (let n = typed.length - 1; n <= typed.length + 1; n += 1) {
+        if (n >= 3 && n <= w.length) best = Math.min(best, distance(typed, w.slice(0, n), limit));
+      }
+      best = Math.min(best, distance(typed, w, limit));
+    }
+    return best <= limit ? 2 + best : null;
+  }
+
+  function currentWord() {
+    const caret = input.selectionStart;
+    if (caret === null || caret !== input.selectionEnd) return null;
+    const before = input.value.slice(0, caret);
+    const found = /[\p{L}\p{N}][\p{L}\p{N}-]*$/u.exec(before);
+    if (!found || /^[\p{L}\p{N}]/u.test(input.value.slice(caret))) return null;
+    return { start: caret - found[0].length, end: caret, text: found[0] };
+  }
+
+  function updateNames() {
+    word = currentWord();
+    const typed = word ? normalise(word.text) : "";
+    if (!names || typed.length < 3) {
+      if (!names && typed.length >= 3) loadNames();
+      closeNames();
+      return;
+    }
+    const fits = [];
+    for (const entry of names) {
+      const score = fit(typed, entry);
+      if (score !== null) fits.push({ entry: entry, score: score });
+    }
+    fits.sort((a, b) => a.score - b.score || a.entry.key.length - b.entry.key.length || a.entry.key.localeCompare(b.entry.key));
+    showNames(fits.slice(0, 6).map((f) => f.entry));
+  }
+
+  function showNames(entries) {
+    nameOptions = entries;
+    active = -1;
+    namesList.replaceChildren();
+    entries.forEach((entry, i) => {
+      const option = el("li", "", entry.name);
+      option.id = "drug-name-" + i;
+      option.setAttribute("role", "option");
+      option.setAttribute("aria-selected", "false");
+      if (normalise(entry.name) !== normalise(entry.title)) option.appendChild(el("span", "of", " · " + entry.title));
+      // mousedown, not click: the input keeps the focus, so the list does not close first
+      option.addEventListener("mousedown", (event) => {
+        event.preventDefault();
+        takeName(i);
+      });
+      namesList.appendChild(option);
+    });
+    const open = entries.length > 0;
+    namesList.hidden = !open;
+    input.setAttribute("aria-expanded", String(open));
+    input.removeAttribute("aria-activedescendant");
+    namesStatus.textContent = open ? entries.length + (entries.length === 1 ? " drug name" : " drug names") + " suggested" : "";
+  }
+
+  function closeNames() {
+    if (namesList.hidden && !nameOptions.length) return;
+    nameOptions = [];
+    active = -1;
+    namesList.hidden = true;
+    namesList.replaceChildren();
+    input.setAttribute("aria-expanded", "false");
+    input.removeAttribute("aria-activedescendant");
+    namesStatus.textContent = "";
+  }
+
+  function highlightName(i) {
+    active = i;
+    namesList.querySelectorAll("[role=option]").forEach((option, j) => {
+      option.setAttribute("aria-selected", String(j === i));
+      if (j === i) option.scrollIntoView({ block: "nearest" });
+    });
+    input.setAttribute("aria-activedescendant", "drug-name-" + i);
+  }
+
+  function takeName(i) {
+    const entry = nameOptions[i];
+    if (!entry || !word) return;
+    const after = input.value.slice(word.end);
+    const spacer = /^\s/.test(after) ? "" : " ";
+    input.value = input.value.slice(0, word.start) + entry.name + spacer + after;
+    const caret = word.start + entry.name.length + spacer.length;
+    input.setSelectionRange(caret, caret);
+    closeNames();
+    input.focus();
+  }
+
+  input.addEventListener("input", updateNames);
+  input.addEventListener("focus", loadNames, { once: true });
+  input.addEventListener("blur", closeNames);
+  input.addEventListener("keydown", (event) => {
+    const open = !namesList.hidden && nameOptions.length > 0;
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      if (!open) {
+        updateNames();
+        if (namesList.hidden) return;
+      }
+      event.preventDefault();
+      const n = nameOptions.length;
+      highlightName(event.key === "ArrowDown" ? (active + 1) % n : active <= 0 ? n - 1 : active - 1);
+    } else if (event.key === "Enter" && open && active >= 0) {
+      event.preventDefault(); // takes the name; a second Enter sends the question
+      takeName(active);
+    } else if (event.key === "Escape" && open) {
+      event.preventDefault();
+      closeNames();
+    } else if (event.key === "Tab") {
+      closeNames();
+    }
+  });
+
+  // ---- a link that reopens a question: /?q=...&drug=... ---------------------------------
+
+  const params = new URLSearchParams(window.location.search);
+  const shared = (params.get("q") || "").trim();
+  if (shared) {
+    const drug = params.get("drug");
+    // asked once: a reload or a back button does not ask it again
+    window.history.replaceState(null, "", window.location.pathname);
+    ask(shared.slice(0, 1000), false, { fresh: true, drug: drug && /^[a-z0-9-]{1,80}$/.test(drug) ? drug : undefined });
+  }
 })();

@@ -15,7 +15,11 @@ UNANSWERABLE_KINDS = ("not-on-page", "out-of-scope", "absent-drug", "one-page-mi
 
 @dataclass(frozen=True)
 class Case:
-    """One gold question; `turns` are the earlier questions of the same conversation."""
+    """One gold question; `turns` are the earlier questions of the same conversation.
+
+    A clarifying-turn case (tag "clarify") has one turn, a question that names no drug, and then
+    `question`, the drug; `named` is the first question with the drug named in it, for comparison.
+    """
 
     id: str
     question: str
@@ -25,6 +29,12 @@ class Case:
     tags: tuple[str, ...]
     split: str
     turns: tuple[str, ...] = ()
+    named: str | None = None
+
+    @property
+    def clarify(self) -> bool:
+        """A clarifying-turn case: scored on its own, never in the single-question figures or the fit."""
+        return "clarify" in self.tags
 
     @property
     def kind(self) -> str | None:
@@ -54,11 +64,14 @@ def load_gold(path: Path) -> list[Case]:
                 tags=tuple(data.get("tags") or ()),
                 split=data["split"],
                 turns=tuple(data.get("turns") or ()),
+                named=data.get("named"),
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise FaqbotError(f"{path}:{n}: not a gold case ({exc}); see PRODUCT.md 'Evaluation' for the fields") from exc
         if case.split not in SPLITS:
             raise FaqbotError(f"{path}:{n}: split {case.split!r} is not one of {', '.join(SPLITS)}")
+        if case.clarify and (len(case.turns) != 1 or not case.named):
+            raise FaqbotError(f"{path}:{n}: a 'clarify' case needs one turn (the question without a drug) and 'named'")
         if case.id in seen:
             raise FaqbotError(f"{path}:{n}: id {case.id!r} is used twice; give the case a new id")
         seen.add(case.id)

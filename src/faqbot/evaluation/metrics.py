@@ -45,7 +45,33 @@ def run_case(answerer: Answerer, case: Case, mode: str, explain: bool = False) -
     session = f"eval-{case.id}-{mode}"
     for turn in case.turns:
         answerer.ask(turn, session_id=session, k=K, mode=mode)
-    result = answerer.ask(case.question, session_id=session, k=K, mode=mode, explain=explain)
+    return outcome_of(case, answerer.ask(case.question, session_id=session, k=K, mode=mode, explain=explain))
+
+
+@dataclass
+class ClarifyOutcome:
+    """A clarifying-turn case: whether faqbot asked which medicine, the answer after the drug was
+    given, and the answer to the same question with the drug named in it."""
+
+    case: Case
+    asked_back: bool
+    offered: list[str]
+    picked: Outcome
+    named: Outcome
+
+
+def run_clarify_case(answerer: Answerer, case: Case) -> ClarifyOutcome:
+    """The question without a drug, then the drug, in one session; and the named question on its own."""
+    session = f"eval-{case.id}-clarify"
+    first = answerer.ask(case.turns[0], session_id=session, k=K)
+    picked = outcome_of(case, answerer.ask(case.question, session_id=session, k=K))
+    named = outcome_of(case, answerer.ask(case.named or case.turns[0], session_id=f"{session}-named", k=K))
+    offered = [c["doc_id"] for c in first["clarify"]["choices"]] if first.get("clarify") else []
+    return ClarifyOutcome(case, bool(first.get("clarify")), offered, picked, named)
+
+
+def outcome_of(case: Case, result: dict[str, Any]) -> Outcome:
+    """What the answerer's response to a case's last question says, as an Outcome."""
     answer = result["answer"]
     alternatives = result.get("alternatives") or []
     return Outcome(

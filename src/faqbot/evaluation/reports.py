@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from faqbot.evaluation.gold import SPLITS, UNANSWERABLE_KINDS, load_gold
-from faqbot.evaluation.metrics import K, Metrics, Outcome, evaluate, summarise
+from faqbot.evaluation.metrics import ClarifyOutcome, K, Metrics, Outcome, evaluate, run_clarify_case, summarise
 from faqbot.model import Model
 from faqbot.ranking import MODES
 from faqbot.retrieval import open_answerer
@@ -157,9 +157,50 @@ def write_trec(results: dict[str, list[Outcome]], out: Path) -> None:
         (out / f"latest-{mode}.run").write_text("\n".join(lines) + "\n")
 
 
+def clarify_figures(outcomes: list[ClarifyOutcome]) -> dict[str, float]:
+    """Clarifying-turn cases: how often faqbot asked back and offered the right drug, and the answer
+    after the drug was given against the same question with the drug named in it."""
+    n = max(1, len(outcomes))
+    return {
+        "n": float(len(outcomes)),
+        "asked_back": sum(o.asked_back for o in outcomes) / n,
+        "drug_offered": sum(o.case.doc_id in o.offered for o in outcomes) / n,
+        "answered_right_after_pick": sum(o.picked.right for o in outcomes) / n,
+        "answered_right_named": sum(o.named.right for o in outcomes) / n,
+        "hit@1_after_pick": sum(bool(o.picked.ranked) and o.picked.ranked[0] in o.case.relevant for o in outcomes) / n,
+        "hit@1_named": sum(bool(o.named.ranked) and o.named.ranked[0] in o.case.relevant for o in outcomes) / n,
+    }
+
+
+def clarify_section(outcomes: list[ClarifyOutcome]) -> tuple[dict[str, Any], str]:
+    """The clarifying-turn cases per split, as JSON and a markdown table (kept out of every other figure)."""
+    groups = {split: [o for o in outcomes if o.case.split == split] for split in SPLITS}
+    groups = {name: outs for name, outs in groups.items() if outs}
+    groups["all"] = outcomes
+    figures = {name: clarify_figures(outs) for name, outs in groups.items()}
+    keys = [k for k in next(iter(figures.values())) if k != "n"]
+    md = [
+        "## Clarifying turn: a question naming no drug, then the drug",
+        "",
+        "Each case asks a question without a drug, then gives the drug; `named` asks the same question with the drug "
+        "named in it, on its own. asked_back: faqbot asked which medicine; drug_offered: the case's drug was one of "
+        "the choices. These cases count in no other figure.",
+        "",
+        "| figure | " + " | ".join(f"{name} (n={int(f['n'])})" for name, f in figures.items()) + " |",
+        "|---|" + "---|" * len(figures),
+    ]
+    md += [f"| {k} | " + " | ".join(f"{f[k]:.3f}" for f in figures.values()) + " |" for k in keys]
+    misses = [o for o in outcomes if o.case.split == "dev" and not o.picked.right]
+    if misses:
+        md += ["", "Dev cases not answered right after the pick:", ""]
+        md += [f"- `{o.case.id}` {o.case.turns[0]!r} + {o.case.question!r}: asked_back={o.asked_back} "
+               f"got `{o.picked.ranked[0] if o.picked.ranked else '-'}` answered={o.picked.answered}" for o in misses]  # fmt: skip
+    return figures, "\n".join(md) + "\n"
+
+
 def gate_metrics(outcomes: list[Outcome]) -> dict[str, float]:
-    """The figures the regression gate holds, for one split's full-pipeline outcomes."""
-    values = summarise(outcomes).values
+    """The figures the regression gate holds, for one split's full-pipeline outcomes (clarifying-turn cases apart)."""
+    values = summarise([o for o in outcomes if not o.case.clarify]).values
     return {k: values[k] for k in GATE if k in values}
 
 
@@ -170,6 +211,8 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
 
         return run_external(args, settings)
     cases = load_gold(args.gold)
+    clarifying = [c for c in cases if c.clarify]
+    cases = [c for c in cases if not c.clarify]
     answerer = open_answerer(settings)
     if args.fit:
         from faqbot.evaluation.fitting import fit
@@ -180,6 +223,9 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     results = evaluate(answerer, cases, MODES)
     report, md = build_report(results, answerer.model, ("dev", *args.show_misses))
+    if clarifying:
+        report["clarify"], clarify_md = clarify_section([run_clarify_case(answerer, c) for c in clarifying])
+        md += "\n" + clarify_md
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "latest.json").write_text(json.dumps(report, indent=2, sort_keys=True) + "\n")
     (args.out / "latest.md").write_text(md)
@@ -193,5 +239,5 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
         (args.gold.parent / "baseline.json").write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n")
         print(f"recorded the gate's baseline in {args.gold.parent / 'baseline.json'}")
     print(md)
-    print(f"{len(cases)} cases x {len(results)} modes in {time.perf_counter() - started:.1f}s; reports in {args.out}/")
+    print(f"{len(cases)} cases x {len(results)} modes and {len(clarifying)} clarifying-turn cases in {time.perf_counter() - started:.1f}s; reports in {args.out}/")
     return 0
