@@ -105,7 +105,7 @@ def test_out_of_scope_questions_abstain(server, question: str) -> None:
 
 def test_response_has_the_documented_shape(server) -> None:
     result = ask(server, "lemtrada dose", k=4)
-    assert set(result) == {"query_id", "session_id", "context", "answered", "answer", "alternatives", "drug", "message", "notices",
+    assert set(result) == {"query_id", "session_id", "context", "answered", "answer", "alternatives", "drug", "message", "covers", "notices",
                            "clarify", "clarified_question", "index_version", "took_ms"}  # fmt: skip
     assert len(result["alternatives"]) == 3
     assert set(result["answer"]) == {"chunk_id", "doc_id", "title", "kind", "section", "question", "text", "highlights",
