@@ -145,3 +145,35 @@ def test_coverage_sees_question_words_the_page_never_uses(index) -> None:
     # "imprint" and "medicare": words of questions the page cannot answer, used nowhere on it
     found, missing = coverage(set(tokenize("imprint on the tablet, covered by medicare")), rows[0], "warfarin")
     assert missing > 0.5 and found < 0.5, (found, missing)
+
+
+def test_analyse_reads_the_drugs_and_the_conversation(index) -> None:
+    from faqbot.analysis import Analyser
+
+    analyser = Analyser(index)
+    follow_up = analyser.analyse("and   in pregnancy?", conversation_drug="warfarin")
+    assert follow_up.text == "and in pregnancy?"
+    assert [(m.doc_id, m.how) for m in follow_up.target] == [("warfarin", "context")]
+    assert "pregnanc" in follow_up.topic_tokens
+    assert analyser.analyse("ozanimod dose").no_page == ["ozanimod"]  # a drug no page covers, nothing to answer about
+    mixed = analyser.analyse("can I take naproxen with sertraline")
+    assert [m.doc_id for m in mixed.target] == ["sertraline"] and [m.matched for m in mixed.absent] == ["naproxen"]
+    assert any("naproxen" in n for n in mixed.notices)
+    assert not (mixed.name_tokens & set(mixed.tokens)), "drug names are left out of the words BM25 matches"
+
+
+def test_ranking_is_the_one_fuse_of_the_signals(index) -> None:
+    from faqbot.model import SIGNALS
+    from faqbot.ranking import Ranker, fuse
+
+    model = Model(weights={"dense": 1.0, "lexical": 0.5, "topic": 0.2, "faq": -0.1, "passage": 0.3, "later_part": -0.2},
+                  priors={"faq": 0.05})  # fmt: skip
+    ranker = Ranker(index, HashingEmbedder(256), model)
+    ranking = ranker.rank("warfarin alcohol", ["alcohol"], {"alcohol"}, ["warfarin"])
+    assert ranking.ranked and all(index.chunks[c].doc_id == "warfarin" for c in ranking.ranked)
+    weights = model.weight_vector("full")
+    for c in ranking.ranked:
+        s = ranking.signals[c]
+        assert s["fused"] == pytest.approx(float(fuse(np.array([s[n] for n in SIGNALS]), weights, s["prior"])))
+    fused = [ranking.signals[c]["fused"] for c in ranking.ranked]
+    assert fused == sorted(fused, reverse=True)
