@@ -78,8 +78,9 @@ class Answerer:
         session_id = session_id or uuid.uuid4().hex
         locked = mode == "full" and self.drug_lock
         pick = self.clarifier.resume(question, session_id if remember else None, pending, drug) if locked else None
-        if pick is not None:  # this turn named the drug a clarifying turn asked for: answer the question it kept
-            question, drug = pick.question, pick.doc_id
+        if pick is not None:  # this turn named the drug a clarifying turn asked for: answer the question it kept,
+            # read with the name as the visitor gave it, as if the first question had named it
+            question, drug = f"{pick.question} ({pick.matched})", pick.doc_id
         conversation_drug = context_drug or (self.sessions.get(session_id) if remember else None)
         q = self.analyser.analyse(question, locked=locked, drug=drug, conversation_drug=conversation_drug)
         if q.no_page:  # about something no page covers: withheld, with no other drug's passages
