@@ -16,11 +16,9 @@ import time
 from pathlib import Path
 
 import httpx
-import pytest
 
 from tests.conftest import DATA, REPO
 
-pytestmark = pytest.mark.slow
 
 def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
     done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
