@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -143,3 +144,28 @@ def test_faqbot_db_takes_a_postgres_url_and_refuses_other_urls(monkeypatch: pyte
     monkeypatch.setenv("FAQBOT_DB", "mysql://x@y/z")
     with pytest.raises(ValueError, match="give a SQLite file path or a postgresql:// URL"):
         Settings()
+
+
+def test_with_postgres_down_answers_still_come_and_feedback_is_a_503_that_says_send_it_again(
+    postgres_server: Any, tmp_path: Path
+) -> None:
+    import httpx
+
+    from tests.pg_server import PostgresServer
+    from tests.test_reliability import FEW, build, copy_corpus, live_server, settings_at
+
+    own = PostgresServer()  # a server of this test's own, to stop under the app
+    try:
+        settings = settings_at(tmp_path).model_copy(update={"db": own.new_database()})
+        copy_corpus(settings.data_dir, only=FEW)
+        build(settings)
+        with live_server(settings) as served:
+            asked = httpx.post(f"{served.url}/ask", json={"question": "warfarin dose"}).json()
+            own.stop()
+            answer = httpx.post(f"{served.url}/ask", json={"question": "and for children?", "session_id": asked["session_id"]})
+            assert answer.status_code == 200  # the answer matters more than its log line
+            assert any("could not be looked up" in notice for notice in answer.json()["notices"])
+            feedback = httpx.post(f"{served.url}/feedback", json={"query_id": asked["query_id"], "helpful": True})
+            assert feedback.status_code == 503 and feedback.json()["detail"].endswith("send it again")
+    finally:
+        own.stop()

@@ -92,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from faqbot.api import create_app
     from faqbot.index import current_build
     from faqbot.serving import is_loopback, run
+    from faqbot.store import Store
 
     settings = _settings(args)
     if not settings.report_token and not is_loopback(settings.host):
@@ -99,6 +100,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"refusing to serve on {settings.host} without FAQBOT_REPORT_TOKEN: /report shows visitors' questions; "
             "set FAQBOT_REPORT_TOKEN to a long random value (openssl rand -hex 32), or serve on --host 127.0.0.1"
         )
+    # an unreachable database is one line now, not after a build nor an error in every worker
+    Store(settings.db).close()
     if current_build(settings.index_dir) is None:
         print(f"no index in {settings.index_dir}: building it from {settings.data_dir} first", file=sys.stderr)
         build_args = argparse.Namespace(**{**vars(args), "full": False})

@@ -117,6 +117,10 @@ POSTGRES_MIGRATIONS: list[tuple[int, str]] = [
 POSTGRES_MIGRATION_LOCK = 0x0FA9B07
 # connections each process keeps open at most; the web server's threads queue for them
 POSTGRES_POOL_SIZE = 8
+# how long a request waits for a connection; after a failure, requests fail at once for POSTGRES_RETRY_S
+# (an answer is then given without its log line, and feedback gets a 503 that says to send it again)
+POSTGRES_WAIT_S = 3.0
+POSTGRES_RETRY_S = 5.0
 
 
 def is_postgres_url(target: str | Path) -> bool:
@@ -233,6 +237,7 @@ class PostgresBackend:
         self._timeout = connect_timeout_s
         self._lock = Lock()
         self._pool: Any = None
+        self._down_until = 0.0
         self._open()
 
     def _open(self) -> Any:
@@ -254,7 +259,7 @@ class PostgresBackend:
                     ) from exc
 
                 pool = ConnectionPool(
-                    self.url, min_size=1, max_size=POSTGRES_POOL_SIZE, open=False, name="faqbot",
+                    self.url, min_size=1, max_size=POSTGRES_POOL_SIZE, open=False, name="faqbot", timeout=POSTGRES_WAIT_S,
                     kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": max(1, int(self._timeout))},
                 )  # fmt: skip
                 try:
@@ -301,9 +306,12 @@ class PostgresBackend:
         from psycopg import OperationalError
         from psycopg_pool import PoolTimeout
 
+        if time.monotonic() < self._down_until:  # failed a moment ago: fail at once instead of waiting again
+            raise FaqbotError(f"the database {self.where} could not be reached a moment ago; retrying in a few seconds")
         try:
             yield
         except (OperationalError, PoolTimeout) as exc:
+            self._down_until = time.monotonic() + POSTGRES_RETRY_S
             raise FaqbotError(f"the database {self.where} cannot be reached ({str(exc).strip()[:200]}); "
                               "check that PostgreSQL is running and FAQBOT_DB") from exc  # fmt: skip
 
