@@ -122,17 +122,6 @@ def load(target: str, qs: list[str], clients: int, seconds: float, unique: bool)
     return done / (time.perf_counter() - t0), errors
 
 
-def single_client_ms(url: str, qs: list[str]) -> list[float]:
-    latencies = []
-    with httpx.Client(timeout=30) as client:
-        for n, q in enumerate(qs):
-            t = time.perf_counter()
-            response = client.post(f"{url}/ask", json={"question": f"{q} ({n})"})
-            latencies.append((time.perf_counter() - t) * 1000)
-            assert response.status_code == 200, response.text
-    return latencies
-
-
 def store_write_ms(target: str | Path, count: int) -> list[float]:
     """Milliseconds of one answer's log write (the query line and its session, one transaction), in process."""
     from faqbot.store import Store
@@ -160,15 +149,23 @@ def scale_out(opts: argparse.Namespace, env: dict[str, str], data: Path, index: 
     rows: list[tuple[str, str]] = []
     qs = questions()
     sqlite_env = {**env, "FAQBOT_INDEX_DIR": str(index), "FAQBOT_DATA_DIR": str(data), "FAQBOT_DB": str(work / "scale.sqlite3")}
-    for workers in (1, 2, 4):
-        server, url = start_server(sqlite_env, "--workers", str(workers))
-        try:
-            load(url, qs, opts.clients, 1.0, True)  # warm-up: every worker has answered
-            rate, errors = load(url, qs, opts.clients, opts.seconds, True)
-        finally:
-            stop(server)
-        rows.append((f"throughput, --workers {workers}, {opts.clients} clients, {opts.seconds:.0f} s, new questions (answers/s)",
-                     f"{rate:.0f} ({errors} errors)"))  # fmt: skip
+    rates: dict[int, list[float]] = {1: [], 2: [], 4: []}
+    failed = 0
+    for _ in range(opts.rounds):  # interleaved, so that a busy moment of the machine falls on every setting alike
+        for workers in rates:
+            server, url = start_server(sqlite_env, "--workers", str(workers))
+            try:
+                load(url, qs, opts.clients, 1.0, True)  # warm-up: every worker has answered
+                rate, errors = load(url, qs, opts.clients, opts.seconds, True)
+            finally:
+                stop(server)
+            rates[workers].append(rate)
+            failed += errors
+    for workers, measured in rates.items():
+        rows.append((f"throughput, --workers {workers}, {opts.clients} clients, new questions: median of {opts.rounds} x "
+                     f"{opts.seconds:.0f} s (min-max) (answers/s)",
+                     f"{percentile(measured, 50):.0f} ({min(measured):.0f}-{max(measured):.0f})"))  # fmt: skip
+    rows.append(("  errors in all of these", str(failed)))
 
     reason = unavailable_reason()
     if reason:
@@ -184,13 +181,23 @@ def scale_out(opts: argparse.Namespace, env: dict[str, str], data: Path, index: 
             ("log write per answer, PostgreSQL (Unix socket, fsync on): p50 / p95 (ms)",
              f"{percentile(postgres_writes, 50):.2f} / {percentile(postgres_writes, 95):.2f}"),
         ]  # fmt: skip
-        timings = {}
-        for name, db in (("SQLite", str(work / "e2e.sqlite3")), ("PostgreSQL", postgres.new_database())):
-            server, url = start_server({**sqlite_env, "FAQBOT_DB": db})
-            try:
-                single_client_ms(url, qs[:50])  # warm-up
-                timings[name] = single_client_ms(url, qs[: opts.latency_questions])
-            finally:
+        # both servers at once, each question to one then the other: the same moment of the machine for both
+        timings: dict[str, list[float]] = {"SQLite": [], "PostgreSQL": []}
+        servers = {name: start_server({**sqlite_env, "FAQBOT_DB": db})
+                   for name, db in (("SQLite", str(work / "e2e.sqlite3")), ("PostgreSQL", postgres.new_database()))}  # fmt: skip
+        clients = {name: httpx.Client(base_url=url, timeout=30) for name, (_, url) in servers.items()}
+        try:
+            for n, q in enumerate(qs[: opts.latency_questions + 50]):
+                for name, client in clients.items():
+                    t = time.perf_counter()
+                    response = client.post("/ask", json={"question": f"{q} ({n})"})
+                    assert response.status_code == 200, response.text
+                    if n >= 50:  # the first 50 warm up
+                        timings[name].append((time.perf_counter() - t) * 1000)
+        finally:
+            for client in clients.values():
+                client.close()
+            for server, _ in servers.values():
                 stop(server)
         rows += [
             (f"/ask single client, {opts.latency_questions} new questions, {name} log: p50 / p95 (ms)",
@@ -204,15 +211,15 @@ def scale_out(opts: argparse.Namespace, env: dict[str, str], data: Path, index: 
         shared_env = {**sqlite_env, "FAQBOT_DB": url_db, "FAQBOT_SECRET": "bench-secret-" + "x" * 32}
         replicas = [start_server(shared_env) for _ in range(2)]
         try:
-            rates = []
-            threads = [threading.Thread(target=lambda u=u: rates.append(load(u, qs, opts.clients // 2, opts.seconds, True)))
+            pairs: list[tuple[float, int]] = []
+            threads = [threading.Thread(target=lambda u=u: pairs.append(load(u, qs, opts.clients // 2, opts.seconds, True)))
                        for _, u in replicas]  # fmt: skip
             for thread in threads:
                 thread.start()
             for thread in threads:
                 thread.join()
             rows.append((f"throughput, 2 processes x 1 worker on one PostgreSQL, {opts.clients} clients (answers/s)",
-                         f"{sum(r for r, _ in rates):.0f} ({sum(e for _, e in rates)} errors)"))  # fmt: skip
+                         f"{sum(r for r, _ in pairs):.0f} ({sum(e for _, e in pairs)} errors)"))  # fmt: skip
             rows.append(("publish a build: until both processes serve it (s)", f"{publish_switch(env, data, index, [u for _, u in replicas]):.2f}"))
         finally:
             for server, _ in replicas:
@@ -250,6 +257,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--latency-questions", type=int, default=300)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of the 1/2/4-worker throughput")
     parser.add_argument("--only", choices=["scale-out"], help="run only this part (after building the index)")
     opts = parser.parse_args()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}

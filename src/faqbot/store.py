@@ -145,7 +145,9 @@ class Backend(Protocol):
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> Rows: ...
 
-    def transaction(self, durable: bool = True) -> Any: ...  # a context manager that yields an Execute
+    def transaction(self) -> Any: ...  # a context manager that yields an Execute
+
+    def write(self, statements: list[tuple[str, tuple[Any, ...]]], durable: bool = True) -> None: ...
 
     def close(self) -> None: ...
 
@@ -198,9 +200,14 @@ class SQLiteBackend:
         with self._lock, self._unavailable():
             return [dict(row) for row in self._connect().execute(sql, params).fetchall()]
 
-    @contextmanager
-    def transaction(self, durable: bool = True) -> Iterator[Execute]:
+    def write(self, statements: list[tuple[str, tuple[Any, ...]]], durable: bool = True) -> None:
         """Statements in one transaction (WAL with synchronous=NORMAL: a killed process loses nothing committed)."""
+        with self.transaction() as execute:
+            for sql, params in statements:
+                execute(sql, params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Execute]:
         with self._lock, self._unavailable():
             conn = self._connect()
             conn.execute("BEGIN IMMEDIATE")
@@ -316,13 +323,19 @@ class PostgresBackend:
             raise FaqbotError(f"the database {self.where} cannot be reached ({str(exc).strip()[:200]}); "
                               "check that PostgreSQL is running and FAQBOT_DB") from exc  # fmt: skip
 
-    @contextmanager
-    def transaction(self, durable: bool = True) -> Iterator[Execute]:
-        """Statements in one transaction. durable=False commits without waiting for the disk: a crash of the
-        database server (never of a faqbot process) may lose the last fraction of a second of such writes."""
-        with self._unavailable(), self._open().connection() as conn, conn.transaction():
+    def write(self, statements: list[tuple[str, tuple[Any, ...]]], durable: bool = True) -> None:
+        """Statements in one transaction, sent together in one round trip (pipeline mode). durable=False commits
+        without waiting for the disk: a crash of the database server (never of a faqbot process) may lose the
+        last fraction of a second of such writes."""
+        with self._unavailable(), self._open().connection() as conn, conn.pipeline(), conn.transaction():
             if not durable:
                 conn.execute("SET LOCAL synchronous_commit TO off")
+            for sql, params in statements:
+                conn.execute(self._sql(sql), params)
+
+    @contextmanager
+    def transaction(self) -> Iterator[Execute]:
+        with self._unavailable(), self._open().connection() as conn, conn.transaction():
 
             def run(sql: str, params: tuple[Any, ...] = ()) -> Rows:
                 cursor = conn.execute(self._sql(sql), params)
@@ -372,9 +385,8 @@ class Store:
         answer = response.get("answer") or {}
         drug = response.get("drug") or {}
         now = time.time()
-        # the log line need not wait for the disk (feedback does): on PostgreSQL that saves a WAL flush per answer
-        with self.backend.transaction(durable=False) as execute:
-            execute(
+        statements = [
+            (
                 "INSERT INTO queries (query_id, ts, session_id, question, answered, doc_id, chunk_id, score, took_ms, "
                 "index_version) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT (query_id) DO UPDATE SET ts = excluded.ts, "
                 "session_id = excluded.session_id, question = excluded.question, answered = excluded.answered, "
@@ -393,12 +405,15 @@ class Store:
                     response.get("index_version"),
                 ),
             )
-            if session_drug is not None and session_ttl_s is not None and response.get("session_id"):
-                self._set_session(execute, response["session_id"], session_drug, now + session_ttl_s)
+        ]
+        if session_drug is not None and session_ttl_s is not None and response.get("session_id"):
+            statements.append(self._session_row(response["session_id"], session_drug, now + session_ttl_s))
+        # the log line need not wait for the disk (feedback does): on PostgreSQL that saves a WAL flush per answer
+        self.backend.write(statements, durable=False)
 
     @staticmethod
-    def _set_session(execute: Execute, session_id: str, drug: str, expires: float) -> None:
-        execute(
+    def _session_row(session_id: str, drug: str, expires: float) -> tuple[str, tuple[Any, ...]]:
+        return (
             "INSERT INTO sessions (session_id, drug, expires) VALUES (?,?,?) "
             "ON CONFLICT (session_id) DO UPDATE SET drug = excluded.drug, expires = excluded.expires",
             (session_id, drug, expires),
@@ -406,8 +421,7 @@ class Store:
 
     def set_session(self, session_id: str, drug: str, ttl_s: float, now: float | None = None) -> None:
         """Remember the drug a conversation is about, until ttl_s from now."""
-        with self.backend.transaction() as execute:
-            self._set_session(execute, session_id, drug, (time.time() if now is None else now) + ttl_s)
+        self.backend.write([self._session_row(session_id, drug, (time.time() if now is None else now) + ttl_s)], durable=False)
 
     def get_session(self, session_id: str, now: float | None = None) -> str | None:
         """The drug of a conversation, or None when it has none or has expired."""
