@@ -77,3 +77,29 @@ class LiveServer:
 
     def __exit__(self, *exc) -> None:
         self._context.__exit__(*exc)
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A real PostgreSQL server for this test session (tests/pg_server.py says how it starts).
+
+    Skipped with the reason when PostgreSQL is not installed; a failure instead with FAQBOT_REQUIRE_POSTGRES=1 (CI).
+    """
+    from tests.pg_server import PostgresServer, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        if os.environ.get("FAQBOT_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"FAQBOT_REQUIRE_POSTGRES=1 but {reason}")
+        pytest.skip(reason)
+    server = PostgresServer()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server) -> str:
+    """A postgresql:// URL of a fresh, empty database on the test session's server."""
+    return postgres_server.new_database()

@@ -83,10 +83,18 @@ def test_a_guessed_session_id_starts_a_new_conversation_and_never_another_visito
     assert any("not issued by this server" in notice for notice in other["notices"])
 
 
-def test_a_reused_session_id_without_its_context_never_yields_the_drug(url: str) -> None:
-    visitor = ask(url, {"question": "what is sertraline used for"})
-    stranger = ask(url, {"question": "and the dose?", "session_id": visitor["session_id"]})
-    assert stranger["drug"] is None or stranger["drug"]["doc_id"] != "sertraline"
+def test_a_session_id_sent_back_alone_continues_its_own_conversation_only(url: str) -> None:
+    # the server issued each id (random and signed: not guessable, see above); each keeps its own drug
+    one = ask(url, {"question": "what is sertraline used for"})
+    two = ask(url, {"question": "warfarin dose"})
+    one_next = ask(url, {"question": "and the dose?", "session_id": one["session_id"]})
+    two_next = ask(url, {"question": "and in pregnancy?", "session_id": two["session_id"]})
+    assert one_next["drug"]["doc_id"] == "sertraline" and one_next["drug"]["how"] == "context"
+    assert two_next["drug"]["doc_id"] == "warfarin" and two_next["drug"]["how"] == "context"
+    assert one_next["notices"] == [] and two_next["notices"] == []
+    # a context that was sent but not trusted wins over the session_id: answered on its own, as its notice says
+    rejected = ask(url, {"question": "and the dose?", "session_id": one["session_id"], "context": "c1.forged.mac"})
+    assert rejected["drug"] is None and any("answered on its own" in n for n in rejected["notices"])
 
 
 def tampered(token: str) -> str:

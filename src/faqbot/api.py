@@ -56,8 +56,9 @@ class AskRequest(BaseModel):
     )
     session_id: str | None = Field(
         default=None,
-        description="The session_id an earlier answer returned (a label for the conversation). Only ids this "
-        "server issued are kept; any other starts a new conversation. Follow-ups need `context`.",
+        description="The session_id an earlier answer returned. Sent back alone, it continues the conversation "
+        "(its drug is kept on the server for FAQBOT_SESSION_TTL_S after the last question); `context` wins when both "
+        "are sent. Only ids this server issued are kept; any other starts a new conversation.",
         json_schema_extra={"pattern": SESSION_RE.pattern},
     )
     k: int = Field(default=3, ge=1, le=10, description="How many passages to return (answer + alternatives).")
@@ -471,11 +472,14 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         result = ans.ask(body.question, session_id=None, k=body.k, drug=drug, context_drug=context_drug, pending=pending)
         result["session_id"] = session_id
         result["notices"] = result["notices"] + notices
-        result["context"] = conversations.issue(
-            session_id, result["drug"]["doc_id"] if result["drug"] else context_drug, pending=result.get("_pending")
-        )
-        try:  # a pick ("lisinopril") is logged as the question it answered
-            store.log_query(result, result.get("clarified_question") or body.question)
+        conversation_drug = result["drug"]["doc_id"] if result["drug"] else context_drug
+        result["context"] = conversations.issue(session_id, conversation_drug, pending=result.get("_pending"))
+        try:  # a pick ("lisinopril") is logged as the question it answered; the session's drug goes to the store
+            # too, for clients that send back only session_id
+            store.log_query(
+                result, result.get("clarified_question") or body.question, session_drug=conversation_drug,
+                session_ttl_s=settings.session_ttl_s,
+            )  # fmt: skip
         except Exception:  # the answer matters more than its log line
             log.exception("could not log query %s", result["query_id"])
         return {key: value for key, value in result.items() if not key.startswith("_")}
@@ -490,13 +494,24 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
                 notices.append(str(exc))
         if body.session_id is not None:
             if conversations.issued(body.session_id):
-                return body.session_id, None, None
+                # a context that was sent but not trusted says "answered on its own": the store is not asked then
+                return body.session_id, None if body.context is not None else _session_drug(body.session_id, notices), None
             if body.context is None:
                 notices.append(
                     "This session_id was not issued by this server, so this question starts a new conversation; "
                     "send back the session_id and context that /ask returns."
                 )
         return conversations.new_session_id(), None, None
+
+    def _session_drug(session_id: str, notices: list[str]) -> str | None:
+        """The drug the store holds for a server-issued session_id (shared by every worker and replica)."""
+        try:
+            return store.get_session(session_id)
+        except Exception:
+            log.exception("could not read session %s", session_id[:8])
+            notices.append("This conversation's drug could not be looked up just now, so this question was answered "
+                           "on its own; name the drug, or send back the context the last answer returned.")  # fmt: skip
+            return None
 
     @app.get(
         "/drugs", response_model=list[Drug], summary="The drugs faqbot has pages for, with their names", responses=_errors(503)
@@ -511,11 +526,16 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         responses=_errors(404, 413, 415, 422),
     )
     def feedback(body: FeedbackRequest) -> dict[str, Any]:
-        if not store.has_query(body.query_id):
+        try:
+            known = store.has_query(body.query_id)
+            row = store.add_feedback(body.query_id, body.helpful, body.comment) if known else 0
+        except FaqbotError as exc:  # a database that cannot be reached: say so; the client can send it again
+            log.error("could not store feedback: %s", exc)
+            raise HTTPException(status_code=503, detail="the feedback could not be stored just now; send it again") from exc
+        if not known:
             raise HTTPException(
                 status_code=404, detail=f"unknown query_id '{body.query_id}'; send the query_id that /ask returned"
             )
-        row = store.add_feedback(body.query_id, body.helpful, body.comment)
         return {"id": row, "query_id": body.query_id, "helpful": body.helpful}
 
     @app.get("/healthz", response_model=Health, summary="Index version, size and model")

