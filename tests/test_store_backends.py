@@ -106,12 +106,13 @@ def test_schema_is_versioned_and_an_old_sqlite_file_is_upgraded(tmp_path: Path) 
     store = Store(path)
     try:
         assert store.has_query("old") and len(store.feedback()) == 1
+        assert store.report_rows(0)[0]["closest_chunk_id"] is None  # the column the report reads, added to old rows
         store.set_session("s1a", "warfarin", ttl_s=60)
         assert store.get_session("s1a") == "warfarin"
     finally:
         store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+        assert [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
         db.execute("INSERT INTO schema_version VALUES (99, 0)")
         db.commit()
     with pytest.raises(FaqbotError, match="schema version 99, newer than this faqbot knows"):
@@ -124,7 +125,7 @@ def test_postgres_schema_is_versioned(postgres_url: str) -> None:
     Store(postgres_url).close()
     Store(postgres_url).close()  # a second process finds it done
     with psycopg.connect(postgres_url) as conn:
-        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2]
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
 
 
 def test_an_unreachable_postgres_is_one_line_without_the_password(tmp_path: Path) -> None:
