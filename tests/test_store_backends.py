@@ -157,7 +157,8 @@ def test_with_postgres_down_answers_still_come_and_feedback_is_a_503_that_says_s
 
     own = PostgresServer()  # a server of this test's own, to stop under the app
     try:
-        settings = settings_at(tmp_path).model_copy(update={"db": own.new_database()})
+        # the key is given: with a database URL, a generated one would go to ./var/secret, outside tmp_path
+        settings = settings_at(tmp_path).model_copy(update={"db": own.new_database(), "secret": "k" * 32})
         copy_corpus(settings.data_dir, only=FEW)
         build(settings)
         with live_server(settings) as served:
