@@ -12,8 +12,11 @@ from collections.abc import Iterable
 
 from faqbot.lexical import STOPWORDS
 
-# "<class> such as <members>", members running to the end of the clause
-SUCH_AS_RE = re.compile(r"([A-Za-z0-9'’ -]{2,60}?)\s*\(?\s*(?:such as|e\.g\.,?|including)\s+([^.;:()]+)", re.IGNORECASE)
+# "<class> (such as <members>", members running to the end of the clause; found in two steps: the keyword and
+# its members, then the class: up to 60 letters, digits, spaces, hyphens or apostrophes just before it
+KEYWORD_RE = re.compile(r"(?:such as|e\.g\.,?|including)\s+([^.;:()]+)", re.IGNORECASE)
+GAP_RE = re.compile(r"\s*\(?\s*$")
+HEAD_RE = re.compile(r"[A-Za-z0-9'’ -]{2,60}$")
 MEMBER_SPLIT_RE = re.compile(r",\s*|\s+(?:and|or|and/or)\s+")
 # heads too general to be a class: "medicines such as warfarin" says nothing about warfarin's class
 GENERIC_HEADS = frozenset({
@@ -45,14 +48,30 @@ def class_phrases(before: str) -> list[str]:
 
 
 def find_classes(texts: Iterable[str]) -> dict[str, set[str]]:
-    """Member name (lower case) -> the class phrases the texts put it in."""
+    """Member name (lower case) -> the class phrases the texts put it in.
+
+    The keyword is found first and the class read from the characters before it: one regex with the
+    class in front tried a lazy head at every position (0.9 s over our 732 passages, paid again at
+    every index switch; now 0.03 s, same classes).
+    """
     classes: dict[str, set[str]] = {}
     for text in texts:
-        for m in SUCH_AS_RE.finditer(text.replace("*", "")):
-            phrases = class_phrases(m.group(1))
+        text = text.replace("*", "")
+        end = position = 0  # end: where the last "class such as members" ended; they do not overlap
+        while (m := KEYWORD_RE.search(text, position)) is not None:
+            position = m.start() + 1
+            if m.start() < end:
+                continue
+            gap = GAP_RE.search(text, end, m.start())  # spaces and an opening bracket between class and keyword
+            stop = gap.start() if gap else m.start()
+            head = HEAD_RE.search(text, max(end, stop - 60), stop)
+            if head is None:
+                continue
+            end = m.end()
+            phrases = class_phrases(head.group(0))
             if not phrases:
                 continue
-            for member in MEMBER_SPLIT_RE.split(m.group(2)):
+            for member in MEMBER_SPLIT_RE.split(m.group(1)):
                 words: list[str] = []
                 for word in re.findall(r"[a-z0-9'-]+", member.lower())[:3]:
                     if word in STOPWORDS:  # "abatacept is not recommended": the name ends before "is"
