@@ -179,3 +179,20 @@ def test_the_query_log_keeps_the_question_a_pick_answered(settings: Settings, ur
     with sqlite3.connect(Path(settings.db)) as db:
         row = db.execute("SELECT question FROM queries WHERE query_id = ?", (picked["query_id"],)).fetchone()
     assert row == ("how long does the infusion take",)
+
+
+@pytest.mark.model
+def test_the_editors_report_counts_a_clarifying_turn_apart_not_as_unanswered(url: str) -> None:
+    question = "what colour is a lisinopril 10 mg tablet"  # names its drug: never asked back
+    before = httpx.get(f"{url}/report.json", timeout=60).json()["totals"]
+    first = ask(url, KIDNEYS)
+    assert first["clarify"] is not None
+    picked = ask(url, "lisinopril", context=first["context"])
+    assert picked["clarified_question"] == KIDNEYS
+    ask(url, question)
+    report = httpx.get(f"{url}/report.json", timeout=60).json()
+    totals = report["totals"]
+    assert totals["asked_which_medicine"] == before["asked_which_medicine"] + 1
+    assert totals["questions"] == before["questions"] + 2  # the picked question, answered, and the other one
+    examples = [e.lower() for g in report["unanswered"] for e in g["examples"]]
+    assert KIDNEYS.lower() not in examples, "a question faqbot asked back about and then answered is no gap"

@@ -112,7 +112,7 @@ def test_schema_is_versioned_and_an_old_sqlite_file_is_upgraded(tmp_path: Path) 
     finally:
         store.close()
     with closing(sqlite3.connect(path)) as db:
-        assert [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
+        assert [v for (v,) in db.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3, 4]
         db.execute("INSERT INTO schema_version VALUES (99, 0)")
         db.commit()
     with pytest.raises(FaqbotError, match="schema version 99, newer than this faqbot knows"):
@@ -125,7 +125,7 @@ def test_postgres_schema_is_versioned(postgres_url: str) -> None:
     Store(postgres_url).close()
     Store(postgres_url).close()  # a second process finds it done
     with psycopg.connect(postgres_url) as conn:
-        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3]
+        assert [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY version")] == [1, 2, 3, 4]
 
 
 def test_an_unreachable_postgres_is_one_line_without_the_password(tmp_path: Path) -> None:

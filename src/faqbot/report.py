@@ -56,6 +56,7 @@ class Row:
     closest_chunk_id: str | None  # the passage that came closest, shown or withheld
     helpful: bool | None
     comment: str | None
+    clarify: bool = False  # faqbot asked "which medicine?": the question comes again, answered, with the pick
 
     @classmethod
     def from_store(cls, row: dict[str, Any]) -> Row:
@@ -69,6 +70,7 @@ class Row:
             closest_chunk_id=row.get("closest_chunk_id") or row.get("chunk_id"),
             helpful=None if helpful is None else bool(helpful),
             comment=row.get("comment"),
+            clarify=bool(row.get("clarify")),
         )
 
 
@@ -394,7 +396,8 @@ def build_report(
     members: bool = False,
 ) -> dict[str, Any]:
     """The report over the rows of Store.report_rows (the last 60 days or what the log keeps)."""
-    rows = [Row.from_store(r) for r in store_rows]
+    logged = [Row.from_store(r) for r in store_rows]
+    rows = [r for r in logged if not r.clarify]
     log_start = now - log_days * DAY
     if rows:
         log_start = max(log_start, min(r.ts for r in rows))
@@ -408,6 +411,7 @@ def build_report(
         "threshold": threshold,
         "totals": {
             "questions": len(rows),
+            "asked_which_medicine": len(logged) - len(rows),
             "unanswered": len(withheld),
             "not_helpful": len(unhelpful),
             "last_30_days": sum(d["questions"] for d in days),

@@ -73,6 +73,10 @@ SQLITE_MIGRATIONS: list[tuple[int, str]] = [
         3,  # the editors' report links each question to the passage that came closest, shown or withheld
         "ALTER TABLE queries ADD COLUMN closest_chunk_id TEXT;",
     ),
+    (
+        4,  # a clarifying turn ("which medicine?") is no unanswered question: the report leaves it out
+        "ALTER TABLE queries ADD COLUMN clarify INTEGER NOT NULL DEFAULT 0;",
+    ),
 ]
 
 # ---- PostgreSQL --------------------------------------------------------------------------------
@@ -117,6 +121,7 @@ POSTGRES_MIGRATIONS: list[tuple[int, str]] = [
         """,
     ),
     (3, "ALTER TABLE queries ADD COLUMN closest_chunk_id TEXT;"),
+    (4, "ALTER TABLE queries ADD COLUMN clarify INTEGER NOT NULL DEFAULT 0;"),
 ]
 # held while a process migrates, so that replicas starting together apply each migration once
 POSTGRES_MIGRATION_LOCK = 0x0FA9B07
@@ -400,11 +405,11 @@ class Store:
         statements = [
             (
                 "INSERT INTO queries (query_id, ts, session_id, question, answered, doc_id, chunk_id, score, took_ms, "
-                "index_version, closest_chunk_id) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (query_id) DO UPDATE SET "
-                "ts = excluded.ts, session_id = excluded.session_id, question = excluded.question, "
+                "index_version, closest_chunk_id, clarify) VALUES (?,?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (query_id) DO UPDATE "
+                "SET ts = excluded.ts, session_id = excluded.session_id, question = excluded.question, "
                 "answered = excluded.answered, doc_id = excluded.doc_id, chunk_id = excluded.chunk_id, "
                 "score = excluded.score, took_ms = excluded.took_ms, index_version = excluded.index_version, "
-                "closest_chunk_id = excluded.closest_chunk_id",
+                "closest_chunk_id = excluded.closest_chunk_id, clarify = excluded.clarify",
                 (
                     response["query_id"],
                     now,
@@ -417,6 +422,7 @@ class Store:
                     response.get("took_ms"),
                     response.get("index_version"),
                     closest.get("chunk_id"),
+                    int(bool(response.get("clarify"))),
                 ),
             )
         ]
@@ -477,7 +483,8 @@ class Store:
         """
         return self._execute(
             "SELECT q.query_id AS query_id, q.ts AS ts, q.question AS question, q.answered AS answered, q.doc_id AS doc_id, "
-            "q.chunk_id AS chunk_id, q.closest_chunk_id AS closest_chunk_id, f.helpful AS helpful, f.comment AS comment "
+            "q.chunk_id AS chunk_id, q.closest_chunk_id AS closest_chunk_id, q.clarify AS clarify, f.helpful AS helpful, "
+            "f.comment AS comment "
             "FROM queries q LEFT JOIN feedback f ON f.query_id = q.query_id WHERE q.ts >= ? ORDER BY q.ts",
             (since,),
         )
