@@ -402,7 +402,7 @@ def build_report(
     if rows:
         log_start = max(log_start, min(r.ts for r in rows))
     withheld = [r for r in rows if not r.answered]
-    unhelpful = [r for r in rows if r.helpful is False]
+    unhelpful = [r for r in logged if r.helpful is False]  # a click on a clarifying turn is feedback too
     days = daily(rows, now)
     return {
         "generated_at": _iso(now),
