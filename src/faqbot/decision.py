@@ -20,6 +20,7 @@ from faqbot.pages import slugify
 from faqbot.ranking import Ranking
 
 SUGGESTIONS = "The suggestions below are the closest passages; they may not answer your question."
+ASK_A_PHARMACIST = "Ask a pharmacist; the suggestions below are the closest passages and may not answer your question."
 
 
 @dataclass
@@ -183,10 +184,10 @@ class Decider:
         if len(titles) == 2:
             return (
                 f"Neither the {titles[0]} page nor the {titles[1]} page says anything about the other drug, so faqbot "
-                f"will not guess whether they can be taken together. Ask a pharmacist; {SUGGESTIONS[0].lower()}{SUGGESTIONS[1:]}"
+                f"will not guess whether they can be taken together. {ASK_A_PHARMACIST}"
             )
         missing = ", ".join(f"'{m.matched}'" for m in absent)
         return (
             f"The {titles[0]} page does not mention {missing} or a group of medicines it belongs to, so faqbot will not "
-            f"guess. Ask a pharmacist; {SUGGESTIONS[0].lower()}{SUGGESTIONS[1:]}"
+            f"guess. {ASK_A_PHARMACIST}"
         )
