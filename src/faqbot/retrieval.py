@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from functools import cached_property
 from threading import Lock
 from typing import Any
 
@@ -46,7 +47,7 @@ class Answerer:
         self.responder = Responder(index)
         self.clarifier = Clarifier(self)  # "which medicine do you mean?" and the question it keeps pending
 
-    @property
+    @cached_property
     def drug_list(self) -> list[dict[str, Any]]:
         return [
             {"doc_id": d.doc_id, "title": d.title, "names": list(d.names), "is_banned": d.is_banned, "url": f"/pages/{d.doc_id}"}
