@@ -286,7 +286,7 @@ def build_index(
             _write_json(tmp / "manifest.json", new_manifest)
             final = builds / version
             os.replace(tmp, final)
-            _write_atomic(index_dir / "CURRENT", version + "\n")
+            write_atomic(index_dir / "CURRENT", version + "\n")
         except BaseException:
             shutil.rmtree(tmp, ignore_errors=True)
             raise
@@ -298,7 +298,8 @@ def build_index(
         return report
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to path so that a reader sees the old file or the whole new one, never a part."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w") as handle:
         handle.write(text)

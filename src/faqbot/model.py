@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib import resources
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from faqbot.index import write_atomic
 
 # the ranking signals of a candidate passage that the fitted weights mix (see ranking.fuse)
 SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part")
@@ -60,17 +61,15 @@ class Model:
     def save(self, models_dir: Path) -> Path:
         """Write the model into models_dir and record it in the folder's manifest."""
         models_dir.mkdir(parents=True, exist_ok=True)
-        path = models_dir / RANKER_FILE
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n")
-        os.replace(tmp, path)
-        record_artifact(models_dir, RANKER_FILE, {
+        text = json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n"
+        write_atomic(models_dir / RANKER_FILE, text)
+        record_artifact(models_dir, RANKER_FILE, text.encode(), {
             "what": "ranking weights and heading priors (listwise), answerability model over the query vector, "
                     "calibration over FEATURES and the answer threshold",
             "fitted_on": self.fitted_on,
             "features": list(FEATURES),
         })  # fmt: skip
-        return path
+        return models_dir / RANKER_FILE
 
     def weight_vector(self, mode: str = "full") -> np.ndarray:
         """The weights over SIGNALS a ranking mode mixes with (the ablation modes keep one or two signals)."""
@@ -97,25 +96,14 @@ def shipped_models_dir() -> Path:
     return Path(str(resources.files("faqbot.artifacts")))
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def record_artifact(models_dir: Path, name: str, details: dict[str, Any]) -> None:
+def record_artifact(models_dir: Path, name: str, content: bytes, details: dict[str, Any]) -> None:
     """Add or replace one file's entry in models_dir/manifest.json: what it is, its data, when, sha256, size."""
     manifest_path = models_dir / MANIFEST_FILE
     manifest = json.loads(manifest_path.read_text()) if manifest_path.exists() else {"artifacts": {}}
-    path = models_dir / name
     manifest["artifacts"][name] = {
         **details,
         "created": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "sha256": file_sha256(path),
-        "bytes": path.stat().st_size,
+        "sha256": hashlib.sha256(content).hexdigest(),
+        "bytes": len(content),
     }
-    tmp = manifest_path.with_name(f".{MANIFEST_FILE}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-    os.replace(tmp, manifest_path)
+    write_atomic(manifest_path, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
