@@ -29,7 +29,7 @@ from faqbot.retrieval import AnswererHolder
 from faqbot.settings import Settings
 from faqbot.store import Store
 from tests.support import serve
-from tests.test_reliability import FEW, build, copy_corpus, faqbot_here, settings_at
+from tests.test_reliability import faqbot_here, few_pages_built, settings_at
 
 TOKEN = "editors-token-0123456789abcdef"
 
@@ -41,9 +41,7 @@ def app_for(settings: Settings) -> Any:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("public")
-    settings = settings_at(root)
-    copy_corpus(settings.data_dir, only=FEW)
-    build(settings)
+    few_pages_built(root)
     return root
 
 

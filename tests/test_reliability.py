@@ -81,6 +81,14 @@ def build(settings: Settings, **kwargs: Any) -> Any:
     return build_index(settings.data_dir, settings.index_dir, lambda: HashingEmbedder(256), MODEL, **kwargs)
 
 
+def few_pages_built(root: Path) -> Settings:
+    """Settings under root whose data folder holds the FEW pages, already indexed."""
+    settings = settings_at(root)
+    copy_corpus(settings.data_dir, only=FEW)
+    build(settings)
+    return settings
+
+
 def live_server(settings: Settings) -> LiveServer:
     return LiveServer(create_app(settings, AnswererHolder(settings, embedder=HashingEmbedder(256))))
 
@@ -470,9 +478,7 @@ def test_build_killed_mid_embedding_leaves_the_previous_index_serving(tmp_path: 
 def test_damaged_index_is_a_clear_error_and_the_server_keeps_its_last_good_index(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    settings = settings_at(tmp_path)
-    copy_corpus(settings.data_dir, only=FEW)
-    build(settings)
+    settings = few_pages_built(tmp_path)
     good = current_build(settings.index_dir)
     assert good is not None
     with live_server(settings) as live:
@@ -607,9 +613,7 @@ def test_server_listens_on_loopback_only_by_default(served: Served, monkeypatch:
 
 
 def test_concurrent_feedback_from_two_servers_survives_a_crash_a_rebuild_and_a_restart(tmp_path: Path) -> None:
-    settings = settings_at(tmp_path)
-    copy_corpus(settings.data_dir, only=FEW)
-    build(settings)
+    settings = few_pages_built(tmp_path)
 
     async def clients(urls: list[str], n: int = 32, rounds: int = 5) -> list[tuple[str, bool, str]]:
         acknowledged: list[tuple[str, bool, str]] = []

@@ -37,7 +37,7 @@ import httpx
 import pytest
 
 from faqbot.settings import Settings
-from tests.test_reliability import FEW, MODEL, Connection, build, cli_env, copy_corpus, free_port, settings_at
+from tests.test_reliability import FEW, MODEL, Connection, build, cli_env, copy_corpus, few_pages_built, free_port, settings_at
 
 SECRET = "a-shared-secret-for-every-replica-0123456789"
 REPORT_TOKEN = "editors-token-0123456789abcdef"
@@ -57,9 +57,7 @@ FOLLOW_UPS = ["and is it safe in pregnancy?", "and for children?", "what about t
 def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One index folder, built once, that every process of this module serves."""
     root = tmp_path_factory.mktemp("scale-out")
-    settings = settings_at(root)
-    copy_corpus(settings.data_dir, only=FEW)
-    build(settings)
+    few_pages_built(root)
     return root
 
 
