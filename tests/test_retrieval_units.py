@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ from faqbot.embedding import HashingEmbedder
 from faqbot.evaluation.fitting import fit_logistic, utility_threshold
 from faqbot.evaluation.metrics import ndcg, reciprocal_rank
 from faqbot.index import build_index, load_index
-from faqbot.mentions import Mentions
+from faqbot.mentions import Mentions, own_classes
 from faqbot.model import Model
 from faqbot.response import highlight, sentence_spans
 from faqbot.retrieval import Answerer
@@ -177,3 +178,28 @@ def test_ranking_is_the_one_fuse_of_the_signals(index) -> None:
         assert s["fused"] == pytest.approx(float(fuse(np.array([s[n] for n in SIGNALS]), weights, s["prior"])))
     fused = [ranking.signals[c]["fused"] for c in ranking.ranked]
     assert fused == sorted(fused, reverse=True)
+
+
+def test_a_page_says_which_classes_its_own_drug_is_in() -> None:
+    text = (
+        "**Pharmacological Classification:** Fooxetine is an antidepressant of the selective serotonin reuptake "
+        "inhibitor (SSRI) class. It is classified as a long-acting calcium channel blocker. "
+        "Aspirin is a salicylate. It is a platelet inhibitor. Fooxetine is a treatment for low mood."
+    )
+    classes = own_classes(text, ["Fooxetine"])
+    assert {"antidepressant", "ssri", "channel blocker"} <= classes
+    # a head that needs its modifier, another drug's sentence and the "It" after it, and a use are no classes
+    assert not classes & {"inhibitor", "blocker", "salicylate", "platelet inhibitor", "treatment"}
+
+
+def test_a_second_drug_with_a_page_is_answered_only_from_a_passage_about_it_or_its_class(index) -> None:
+    ans = Answerer(index, HashingEmbedder(256))
+    # the infliximab page never names prednisone, but says corticosteroids are used alongside it, and the
+    # prednisone page says prednisone is a corticosteroid
+    both = ans.ask("can i take prednisone with infliximab")
+    assert both["answered"]
+    assert re.search(r"prednisone|corticosteroid", both["answer"]["text"], re.IGNORECASE)
+    # neither the trastuzumab nor the sibutramine page names the other drug or a class of it
+    neither = ans.ask("trastuzumab and sibutramine together")
+    assert not neither["answered"] and neither["alternatives"]
+    assert "Neither the Trastuzumab page nor the Sibutramine page" in neither["message"]

@@ -14,7 +14,7 @@ from typing import Any
 from faqbot.analysis import DrugMatch, Question
 from faqbot.index import Index
 from faqbot.lexical import tokenize
-from faqbot.mentions import Mentions
+from faqbot.mentions import Mentions, own_classes
 from faqbot.model import FEATURES, Model
 from faqbot.pages import slugify
 from faqbot.ranking import Ranking
@@ -86,6 +86,7 @@ def features(
         "asks_covered": asks_covered,
         "coverage": coverage[0],
         "page_miss": coverage[1],
+        "kind": top["kind"],
     }
 
 
@@ -104,6 +105,12 @@ class Decider:
         # what a passage says, FAQ question included: searched for other drugs' names and classes
         self._mention_texts = [f"{c.question or ''} {c.text}" for c in index.chunks]
         self.mentions = Mentions(self._mention_texts)
+        # the classes each page puts its own drug in ("Prednisone is a synthetic glucocorticoid (corticosteroid)")
+        page_texts: dict[str, list[str]] = {}
+        for c in index.chunks:
+            if c.kind == "section":
+                page_texts.setdefault(c.doc_id, []).append(c.text)
+        self.own_classes = {d: own_classes(" ".join(page_texts.get(d, [])), self.index.drugs[d].names) for d in index.drugs}
         self.coverage = Coverage(index)
 
     def decide(self, question: Question, ranking: Ranking) -> Decision:
@@ -122,14 +129,16 @@ class Decider:
         other = self._other_drug(question.target, question.absent)
         if other is not None and ranked:
             # a second drug: only a passage that names it (or a class the pages put it in) answers
-            speaking = [c for c in ranked if self._names_other(c, other)]
+            # passages naming the drug (or a class the pages list it in) come before those naming only its own class
+            named = [c for c in ranked if self._names_other(c, {d: terms[0] for d, terms in other.items()})]
+            speaking = named + [c for c in ranked if c not in set(named) and self._names_other(c, {d: terms[1] for d, terms in other.items()})]
             if speaking:
                 first = set(speaking)
                 ranked = speaking + [c for c in ranked if c not in first]
                 feats = features(ranking, ranked, primary, asks_covered, covered(ranked[0]))
                 score = max(score, self.model.probability(feats))
                 answered = True
-            elif question.absent:  # a drug without a page that the page never names: never answered from a guess
+            else:  # neither page names the other drug (or a drug without a page): never answered from a guess
                 answered = False
                 message = self._silent_on_other(question.target, question.absent)
         covers = None
@@ -166,14 +175,25 @@ class Decider:
             f"It answers only about the {len(self.index.drugs)} drugs listed at /drugs."
         )
 
-    def _other_drug(self, target: list[DrugMatch], absent: list[DrugMatch]) -> dict[str, tuple[str, ...]] | None:
-        """For a question about two drugs: page -> the names of the other drug a passage must mention."""
+    def _other_drug(
+        self, target: list[DrugMatch], absent: list[DrugMatch]
+    ) -> dict[str, tuple[tuple[str, ...], tuple[str, ...]]] | None:
+        """For a question about two drugs: page -> what a passage must mention to speak of the other drug:
+        (its names, the classes its own page puts it in)."""
         if len(target) == 2 and target[0].doc_id and target[1].doc_id:
             a, b = target[0].doc_id, target[1].doc_id
-            return {a: self.index.drugs[b].names, b: self.index.drugs[a].names}
+            return {a: (self.index.drugs[b].names, self._own_class_terms(b, a)),
+                    b: (self.index.drugs[a].names, self._own_class_terms(a, b))}  # fmt: skip
         if len(target) == 1 and target[0].doc_id and absent:
-            return {target[0].doc_id: tuple(m.matched for m in absent)}
+            return {target[0].doc_id: (tuple(m.matched for m in absent), ())}
         return None
+
+    def _own_class_terms(self, other: str, page: str) -> tuple[str, ...]:
+        """The classes of drug `other` that a passage of `page` may name to speak of it; a class both drugs
+        share counts only as "other <class>" (a page naming its own drug's class is not about the other drug)."""
+        mine, theirs = self.own_classes[page], self.own_classes[other]
+        phrases = [f"{word} {c}" for c in sorted(theirs & mine) for word in ("other", "another")]
+        return (*sorted(theirs - mine), *phrases)
 
     def _names_other(self, c: int, other: dict[str, tuple[str, ...]]) -> bool:
         names = other.get(self.index.chunks[c].doc_id)

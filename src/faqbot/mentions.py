@@ -112,3 +112,54 @@ class Mentions:
 
     def mentioned(self, text: str, names: Iterable[str]) -> bool:
         return self.matcher(names).search(text) is not None
+
+
+# "<drug> is a/an <class>", "... classified as a/an <class>", "... and a/an <class>": where a page names its drug's classes
+OWN_CLASS_RE = re.compile(r"\b(?:is|as|and) (?:a|an) ([^.,;:]+)", re.IGNORECASE)
+# where the class phrase ends: "an antidepressant of the SSRI class", "an ... agent with ...", "... that blocks ..."
+CLASS_END_RE = re.compile(
+    r"\s+(?:of|that|with|which|in|for|and|known|to|made|used|directed|against|from|by|at)\b.*$", re.IGNORECASE
+)
+# class head nouns that name a class only with the word before them: "calcium channel blocker", not "blocker"
+MODIFIED_HEADS = frozenset({
+    "agent", "antagonist", "antibody", "antigen", "blocker", "ester", "inhibitor", "modulator", "replacement",
+    "therapy", "drug", "medicine",
+})  # fmt: skip
+BRACKETED_RE = re.compile(r"\(([^()]{2,40})\)")
+
+
+def own_classes(text: str, names: Iterable[str]) -> set[str]:
+    """The classes a page puts its own drug in, from its sentences that say what the drug is.
+
+    "Prednisone is a synthetic glucocorticoid (corticosteroid)" gives "glucocorticoid" and
+    "corticosteroid"; "an antidepressant of the selective serotonin reuptake inhibitor (SSRI) class"
+    gives "antidepressant" and "ssri". Each class is its last word (when that word is not a general
+    head like "agent") and its last two words, plus any term in brackets; lower case.
+    """
+    lowered = [n.lower() for n in names if n]
+    subject = re.compile(r"^(?:[^:]{0,40}:\s*)?(?:" + "|".join(re.escape(n) for n in lowered) + r"|it)\b", re.IGNORECASE)
+    classes: set[str] = set()
+    previous = False  # "It is classified as ..." speaks of the drug when the sentence before did
+    for sentence in re.split(r"(?<=\.)\s+", text.replace("*", "")):
+        first = subject.match(sentence)
+        about = first is not None and (first.group(0).lower().split()[-1] != "it" or previous)
+        previous = about and bool(re.search(r"\b(?:is (?:a|an)|classified as)\b", sentence, re.IGNORECASE))
+        if not previous:
+            continue
+        for m in OWN_CLASS_RE.finditer(sentence):
+            segment = m.group(1)
+            for term in BRACKETED_RE.findall(segment):
+                term = re.sub(r"^(?:a|an)\s+", "", term.strip(), flags=re.IGNORECASE).lower()
+                if len(term.split()) <= 3 and not re.search(r"[/0-9]", term):
+                    classes.add(term)
+            phrase = CLASS_END_RE.sub("", BRACKETED_RE.sub(" ", segment))
+            words = [w.lower() for w in re.findall(r"[A-Za-z][A-Za-z'-]*", phrase)]
+            if not words:
+                continue
+            if words[-1] in GENERIC_HEADS or words[-1].endswith("ly"):
+                continue  # "a treatment for ...", "a commonly ..."
+            if words[-1] not in MODIFIED_HEADS:
+                classes.add(words[-1])
+            elif len(words) > 1:
+                classes.add(" ".join(words[-2:]))
+    return classes - set(lowered)

@@ -21,12 +21,13 @@ import numpy as np
 from faqbot.index import write_atomic
 
 # the ranking signals of a candidate passage that the fitted weights mix (see ranking.fuse)
-SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part")
+SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part", "kind")
 # the signals the confidence that the top passage answers is computed from (see decision.features)
 RANKER_FILE = "ranker.json"
 MANIFEST_FILE = "manifest.json"
 FEATURES = (
     "fused", "margin", "dense", "lexical", "named", "fuzzy", "context", "topic", "asks_covered", "coverage", "page_miss",
+    "kind",
 )  # fmt: skip
 
 
@@ -45,7 +46,12 @@ class Model:
     threshold: float = 0.5
     # logistic weights over the query vector (last entry: bias): "does the question ask something pages cover?"
     aspect: list[float] = field(default_factory=list)
+    # softmax regression over the query vector: which kind of passage (a prior key: leaf heading or
+    # "faq") answers the question; kind_weights has one row per vector dimension, then the bias row
+    kinds: list[str] = field(default_factory=list)
+    kind_weights: list[list[float]] = field(default_factory=list)
     fitted_on: str = "defaults"
+    _kind_matrix: tuple[int, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, models_dir: Path | None = None) -> Model:
@@ -61,15 +67,26 @@ class Model:
     def save(self, models_dir: Path) -> Path:
         """Write the model into models_dir and record it in the folder's manifest."""
         models_dir.mkdir(parents=True, exist_ok=True)
-        text = json.dumps(self.__dict__, indent=2, sort_keys=True) + "\n"
+        text = json.dumps(self.as_dict(), indent=2, sort_keys=True) + "\n"
         write_atomic(models_dir / RANKER_FILE, text)
         record_artifact(models_dir, RANKER_FILE, text.encode(), {
-            "what": "ranking weights and heading priors (listwise), answerability model over the query vector, "
-                    "calibration over FEATURES and the answer threshold",
+            "what": "ranking weights and heading priors (listwise), question-kind model and answerability model over "
+                    "the query vector, calibration over FEATURES and the answer threshold",
             "fitted_on": self.fitted_on,
             "features": list(FEATURES),
         })  # fmt: skip
         return models_dir / RANKER_FILE
+
+    def as_dict(self) -> dict[str, Any]:
+        """The fitted values, as saved (no caches)."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__ if not name.startswith("_")}
+
+    def summary(self) -> dict[str, Any]:
+        """The fitted values for a report: the vector models' weights are only counted."""
+        values = self.as_dict()
+        for name in ("aspect", "kind_weights"):
+            values[name] = f"{len(values[name])} rows"
+        return values
 
     def weight_vector(self, mode: str = "full") -> np.ndarray:
         """The weights over SIGNALS a ranking mode mixes with (the ablation modes keep one or two signals)."""
@@ -85,6 +102,17 @@ class Model:
         if not self.aspect or query_vector is None or len(self.aspect) != len(query_vector) + 1:
             return 0.0
         return float(np.dot(self.aspect[:-1], query_vector) + self.aspect[-1])
+
+    def kind_log_probs(self, query_vector: np.ndarray | None) -> np.ndarray | None:
+        """log P(kind | question) for each of self.kinds; None without a fitted kind model or a query vector."""
+        if not self.kinds or query_vector is None or len(self.kind_weights) != len(query_vector) + 1:
+            return None
+        if self._kind_matrix is None or self._kind_matrix[0] != id(self.kind_weights):
+            self._kind_matrix = (id(self.kind_weights), np.array(self.kind_weights, dtype=np.float32))
+        matrix = self._kind_matrix[1]
+        scores = query_vector @ matrix[:-1] + matrix[-1]
+        scores = scores - scores.max()
+        return scores - np.log(np.exp(scores).sum())
 
     def probability(self, features: dict[str, float]) -> float:
         z = self.intercept + sum(self.coef.get(name, 0.0) * features.get(name, 0.0) for name in FEATURES)

@@ -131,10 +131,11 @@ class Ranker:
             return Ranking([], {}, None)
         full = mode == "full"
         topic = np.array([float(full and bool(topic_tokens & self.heading_tokens[c])) for c in rows.tolist()])
+        kind = self.kind_signal(rows, found.query_vector) if full else np.zeros(len(rows))
         # columns in SIGNALS order
         matrix = np.column_stack([
             found.dense[rows].astype(np.float64), found.lexical[rows].astype(np.float64), topic,
-            self.is_faq[rows], found.passage[rows].astype(np.float64), self.later_part[rows],
+            self.is_faq[rows], found.passage[rows].astype(np.float64), self.later_part[rows], kind,
         ])  # fmt: skip
         priors = np.array([self.model.priors.get(self.prior_keys[c], 0.0) if full else 0.0 for c in rows.tolist()])
         fused = fuse(matrix, self.model.weight_vector(mode), priors)
@@ -145,6 +146,18 @@ class Ranker:
             signals[c]["prior"] = float(priors[i])
         order = sorted(range(len(rows)), key=lambda i: (-fused[i], self.index.chunks[rows[i]].chunk_id))
         return Ranking([int(rows[i]) for i in order], signals, found.query_vector)
+
+    def kind_signal(self, rows: np.ndarray, query_vector: np.ndarray | None) -> np.ndarray:
+        """Per candidate: log P(its kind of passage | the question), from the fitted kind model (0 without one).
+
+        A kind the model does not know counts as unlikely as its least likely known kind.
+        """
+        log_probs = self.model.kind_log_probs(query_vector)
+        if log_probs is None:
+            return np.zeros(len(rows))
+        column = {kind: i for i, kind in enumerate(self.model.kinds)}
+        padded = np.append(log_probs, log_probs.min()).astype(np.float64)
+        return padded[[column.get(self.prior_keys[c], -1) for c in rows.tolist()]]
 
     def rank_question(self, question: Question, mode: str = "full") -> Ranking:
         """The ranking for an analysed question: one page, two interleaved, or all pages."""

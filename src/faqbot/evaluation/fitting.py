@@ -41,25 +41,30 @@ def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 0.1, steps: int = 50)
 class _Candidates:
     """One dev case's candidate passages with the raw ranking signals, for fast re-scoring."""
 
+    case_id: str
     ids: list[str]
     signals: np.ndarray  # columns: SIGNALS
     keys: np.ndarray  # index into the prior keys
     relevant: np.ndarray  # bool
+    query_vector: np.ndarray
 
 
 def _collect(answerer: Answerer, cases: list[Case], keys: dict[str, int]) -> list[_Candidates]:
     collected = []
     for case in cases:
-        signals = run_case(answerer, case, "full", explain=True).signals
-        if not signals or "two-drug" in case.tags:  # rule-based abstentions and interleaved pairs have no single ranking
-            continue
+        outcome = run_case(answerer, case, "full", explain=True)
+        signals = outcome.signals
+        if not signals or outcome.query_vector is None or "two-drug" in case.tags:
+            continue  # rule-based abstentions and interleaved pairs have no single ranking
         ids = sorted(signals)  # ties go to the smaller id, as in the ranking
         collected.append(
             _Candidates(
+                case_id=case.id,
                 ids=ids,
                 signals=np.array([[signals[i][f] for f in SIGNALS] for i in ids]),
                 keys=np.array([keys.setdefault(signals[i]["key"], len(keys)) for i in ids]),
                 relevant=np.array([i in case.relevant for i in ids]),
+                query_vector=outcome.query_vector,
             )
         )
     return collected
@@ -114,14 +119,79 @@ def fit_listwise(cands: list[_Candidates], n_keys: int, l2: float) -> np.ndarray
     return minimize(loss, start, jac=True, method="L-BFGS-B").x
 
 
+def fit_softmax(x: np.ndarray, y: np.ndarray, l2: float) -> np.ndarray:
+    """L2-regularised multinomial logistic regression; y holds each row's target distribution.
+
+    Returns the weights, one row per column of x and the bias row last.
+    """
+    from scipy.optimize import minimize
+
+    n, d = x.shape
+    k = y.shape[1]
+    design = np.hstack([x, np.ones((n, 1))])
+
+    def loss(w: np.ndarray) -> tuple[float, np.ndarray]:
+        weights = w.reshape(d + 1, k)
+        log_p = _log_softmax(design @ weights)
+        grad = design.T @ (np.exp(log_p) - y) / n
+        grad[:-1] += l2 * weights[:-1]
+        return float(-(y * log_p).sum() / n + 0.5 * l2 * (weights[:-1] ** 2).sum()), grad.ravel()
+
+    start = np.zeros((d + 1) * k)
+    return minimize(loss, start, jac=True, method="L-BFGS-B", options={"maxiter": 300}).x.reshape(d + 1, k)
+
+
+def _log_softmax(scores: np.ndarray) -> np.ndarray:
+    scores = scores - scores.max(axis=1, keepdims=True)
+    return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
+
+
+def fit_kinds(cands: list[_Candidates], n_keys: int, log: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The question-kind model: from the query vector, which kind of passage (prior key) answers.
+
+    Trained on dev's answerable questions, each labelled with the kinds of its relevant passages.
+    Fills every candidate's "kind" signal with its question's out-of-fold log-probabilities (5 folds,
+    L2 chosen by their log loss), so the ranking weights are fitted on the signal as unseen
+    questions get it. Returns the weights fitted on all of them, and each fold's.
+    """
+    x = np.array([c.query_vector for c in cands])
+    y = np.zeros((len(cands), n_keys))
+    for i, c in enumerate(cands):
+        y[i, c.keys[c.relevant]] = 1.0 / max(1, int(c.relevant.sum()))
+    labelled = y.sum(axis=1) > 0
+    folds = np.arange(len(cands)) % 5
+    best: tuple[float, float, list[np.ndarray], np.ndarray] | None = None
+    for l2 in (3e-4, 1e-3, 3e-3):
+        fold_weights, log_p = [], np.zeros_like(y)
+        for f in range(5):
+            weights = fit_softmax(x[(folds != f) & labelled], y[(folds != f) & labelled], l2)
+            fold_weights.append(weights)
+            log_p[folds == f] = _log_softmax(x[folds == f] @ weights[:-1] + weights[-1])
+        log_loss = float(-(y * log_p).sum() / labelled.sum())
+        if best is None or log_loss < best[0]:
+            best = (log_loss, l2, fold_weights, log_p)
+    assert best is not None
+    log_loss, l2, fold_weights, log_p = best
+    column = SIGNALS.index("kind")
+    for i, c in enumerate(cands):
+        c.signals[:, column] = log_p[i, c.keys]
+    accuracy = float(np.mean([y[i, log_p[i].argmax()] > 0 for i in np.flatnonzero(labelled)]))
+    print(f"question-kind model: {int(labelled.sum())} dev questions, {n_keys} kinds; L2 {l2}, 5-fold log loss "
+          f"{log_loss:.3f}, top kind right {accuracy:.3f}", file=log)  # fmt: skip
+    return fit_softmax(x[labelled], y[labelled], l2), fold_weights
+
+
 def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr) -> Model:
-    """Fit the ranking weights and per-heading priors on dev (listwise, L2 chosen by 2-fold CV); then calibrate."""
+    """Fit the question-kind model, the ranking weights and per-heading priors on dev (listwise, L2
+    chosen by 2-fold CV); then calibrate on dev questions ranked as if unseen."""
     model = answerer.model
     model.weights = {"dense": 1.0, "lexical": 0.0, "topic": 0.0, "faq": 0.0}
     model.priors = {}
+    model.kinds, model.kind_weights = [], []
     keys: dict[str, int] = {}
     cands = _collect(answerer, [c for c in dev if c.answerable], keys)
     n_keys, n_sig = len(keys), len(SIGNALS)
+    kind_weights, fold_kind_weights = fit_kinds(cands, n_keys, log)
     folds = [cands[0::2], cands[1::2]]
     best_l2, best_cv = 1.0, -1.0
     for l2 in (0.01, 0.03, 0.1, 0.3, 1.0):
@@ -139,7 +209,16 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr) -> Model:
     print(f"ranking model (L2 {best_l2}, 2-fold CV hit@1 {best_cv:.3f}): dev hit@1 {dev_fit[0]:.3f}, MRR {dev_fit[1]:.3f}; "
           f"weights {model.weights}", file=log)  # fmt: skip
 
-    outcomes = [run_case(answerer, c, "full", explain=True) for c in dev]
+    model.kinds = sorted(keys, key=keys.__getitem__)
+    # each question the kind model was trained on is ranked by the model of the fold that left it out
+    fold_of = {c.case_id: i % 5 for i, c in enumerate(cands)}
+    by_id = {}
+    for f in range(5):
+        model.kind_weights = _rounded(fold_kind_weights[f])
+        by_id.update({c.id: run_case(answerer, c, "full", explain=True) for c in dev if fold_of.get(c.id) == f})
+    model.kind_weights = _rounded(kind_weights)
+    by_id.update({c.id: run_case(answerer, c, "full", explain=True) for c in dev if c.id not in fold_of})
+    outcomes = [by_id[c.id] for c in dev]
     scored = [o for o in outcomes if o.ranked and o.query_vector is not None]  # rule-based abstentions have no features
     model.aspect, held_out_logits = fit_aspect(answerer, scored, log)
     x = np.array([[o.features.get(f, 0.0) for f in FEATURES] for o in scored])
@@ -153,6 +232,10 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr) -> Model:
     model.fitted_on = f"dev split of eval/gold.jsonl ({len(dev)} cases)"
     print(f"calibration fitted on {len(scored)} dev cases; threshold {model.threshold:.2f}", file=log)
     return model
+
+
+def _rounded(weights: np.ndarray) -> list[list[float]]:
+    return [[round(float(v), 5) for v in row] for row in weights]
 
 
 def fit_aspect(answerer: Answerer, scored: list[Outcome], log: Any) -> tuple[list[float], np.ndarray]:

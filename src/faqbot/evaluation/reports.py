@@ -65,7 +65,7 @@ def headline(full: list[Outcome]) -> str:
 
 def build_report(results: dict[str, list[Outcome]], model: Model, show_misses: tuple[str, ...] = ("dev",)) -> tuple[dict[str, Any], str]:
     full = results.get("full", [])
-    report: dict[str, Any] = {"model": model.__dict__, "splits": {}}
+    report: dict[str, Any] = {"model": model.summary(), "splits": {}}
     md = [
         "# faqbot retrieval evaluation",
         "",
