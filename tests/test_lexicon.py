@@ -7,7 +7,7 @@ import pytest
 from faqbot.analysis import DrugMatcher, known_drug_names, wordpiece_vocab
 from faqbot.embedding import HashingEmbedder
 from faqbot.index import build_index, load_index
-from faqbot.lexical import _stemmer, tokenize
+from faqbot.lexical import STOPWORDS, _stemmer, tokenize
 from faqbot.lexicon import drug_suffixes, edge_words, generic_heads, known_drug_lines, pick_words, stem_aliases, topic_words
 from faqbot.mentions import Mentions
 from faqbot.pages import normalise_name
@@ -87,6 +87,7 @@ def test_a_reply_saying_more_than_a_pick_is_a_new_question(answerer: Answerer) -
 @pytest.mark.parametrize("word", sorted(pick_words()))
 def test_pick_word_beside_a_drug_name_still_picks_it_for_the_pending_question(word: str, answerer: Answerer) -> None:
     assert word.isalpha() and word == word.lower(), f"'{word}' must be one lower-case word"
+    assert word not in STOPWORDS, f"'{word}' is a stop word, which a pick may hold anyway: the entry does nothing"
     reply = f"{word} warfarin"  # the reply to "Which medicine do you mean?"
     result = answerer.ask(reply, pending=PENDING)
     assert result["clarified_question"] == PENDING, f"'{reply}' was read as a new question, not as picking warfarin"
@@ -102,6 +103,7 @@ def test_a_class_named_before_such_as_makes_its_members_mentioned() -> None:
 @pytest.mark.parametrize("head", sorted(generic_heads()))
 def test_generic_head_is_not_taken_for_a_class_of_the_drugs_after_it(head: str) -> None:
     assert head.isalpha() and head == head.lower(), f"'{head}' must be one lower-case word"
+    assert head not in STOPWORDS, f"'{head}' is a stop word, which never starts a class: the entry does nothing"
     mentions = Mentions([f"Tell your doctor about any {head} such as aspirin."])
     passage = f"Tell your doctor about any {head} you use."
     assert not mentions.mentioned(passage, ["aspirin"]), f"'{head}' was taken for aspirin's class: a passage saying '{head}' would answer for aspirin"
