@@ -15,11 +15,14 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 import uvicorn
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 CHROMIUM_ARGS = [
     "--headless",
@@ -41,6 +44,20 @@ def chromium_path() -> str:
             pytest.fail(f"FAQBOT_REQUIRE_BROWSER=1 but {message}")
         pytest.skip(message)
     return path
+
+
+@contextmanager
+def chromium() -> Iterator[Browser]:
+    """Debian's chromium launched headless under Playwright (or a skip, as chromium_path says); closed on exit."""
+    from playwright.sync_api import sync_playwright
+
+    executable = chromium_path()
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        try:
+            yield browser
+        finally:
+            browser.close()
 
 
 @contextmanager
