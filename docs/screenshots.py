@@ -13,7 +13,6 @@ import sys
 from pathlib import Path
 
 from playwright.sync_api import expect
-
 from screenshot_site import REPO, served_in_chromium, temporary_site  # docs/, beside this script
 
 OUT = Path(__file__).resolve().parent
