@@ -107,7 +107,6 @@ def test_generic_head_is_not_taken_for_a_class_of_the_drugs_after_it(head: str) 
     mentions = Mentions([f"Tell your doctor about any {head} such as aspirin."])
     passage = f"Tell your doctor about any {head} you use."
     assert not mentions.mentioned(passage, ["aspirin"]), f"'{head}' was taken for aspirin's class: a passage saying '{head}' would answer for aspirin"
-    assert mentions.mentioned("Aspirin can cause bleeding.", ["aspirin"])
 
 
 def unanswered_groups_of(questions: list[str], index) -> list[list[str]]:
