@@ -12,28 +12,19 @@ last 60 days (some topics growing), marks a few answers not helpful, serves the 
 from __future__ import annotations
 
 import random
-import shutil
 import sqlite3
-import sys
-import tempfile
 import time
 from contextlib import closing
 from pathlib import Path
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
+from screenshot_site import REPO, served_in_chromium, temporary_site  # docs/, beside this script (it puts the repo on sys.path)
 
-from faqbot.api import create_app
-from faqbot.embedding import load_embedder, model_id_for
-from faqbot.index import build_index
 from faqbot.retrieval import AnswererHolder
 from faqbot.settings import Settings
 from faqbot.store import Store
+from tests.report_log import synthetic_questions
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # for tests.*, when run as a script
-from tests.report_log import synthetic_questions  # noqa: E402
-from tests.support import CHROMIUM_ARGS, serve  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "screenshot-report.png"
 PAGES = ["warfarin", "metformin", "sertraline", "lisinopril", "ibuprofen", "alemtuzumab"]
 ANSWERED = ["warfarin dose for adults", "side effects of sertraline", "can i take lemtrada while pregnant",
@@ -68,22 +59,9 @@ def fill_log(settings: Settings, holder: AnswererHolder) -> None:
 
 
 def main() -> None:
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        raise SystemExit("no chromium on PATH; install Debian's chromium package (apt-get install chromium)")
-    with tempfile.TemporaryDirectory(prefix="faqbot-shots-") as tmp:
-        root = Path(tmp)
-        data = root / "data"
-        data.mkdir()
-        for name in PAGES:
-            shutil.copy2(REPO / "data" / f"{name}.md", data / f"{name}.md")
-        embedder = load_embedder("packaged", root / "models")
-        build_index(data, root / "index", lambda: embedder, model_id_for("packaged"))
-        settings = Settings(data_dir=data, index_dir=root / "index", db=root / "db.sqlite3", model="packaged", log_days=60)
-        holder = AnswererHolder(settings, embedder=embedder)
-        fill_log(settings, holder)
-        with serve(create_app(settings, holder), start_timeout_s=300) as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+    with temporary_site(PAGES, log_days=60) as site:
+        fill_log(site.settings, site.holder)
+        with served_in_chromium(site) as (url, browser):
             context = browser.new_context(viewport={"width": 1280, "height": 1000}, device_scale_factor=1)
             page = context.new_page()
             page.goto(url + "/report")
@@ -91,7 +69,6 @@ def main() -> None:
             page.screenshot(path=str(OUT))
             print(f"wrote {OUT.relative_to(REPO)}")
             context.close()
-            browser.close()
 
 
 if __name__ == "__main__":

@@ -16,14 +16,14 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from faqbot.api import create_app
 from faqbot.embedding import CachedQueryEmbedder, model_id_for
 from faqbot.index import build_index
 from faqbot.retrieval import AnswererHolder
 from faqbot.settings import Settings
-from tests.support import CHROMIUM_ARGS, chromium_path, serve
+from tests.support import chromium, serve
 
 pytestmark = pytest.mark.browser
 
@@ -55,12 +55,9 @@ class Tab:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = chromium_path()
     expect.set_options(timeout=ANSWER_WAIT_MS)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

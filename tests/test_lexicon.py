@@ -7,9 +7,12 @@ import pytest
 from faqbot.analysis import DrugMatcher, known_drug_names, wordpiece_vocab
 from faqbot.embedding import HashingEmbedder
 from faqbot.index import build_index, load_index
-from faqbot.lexical import _stemmer, tokenize
-from faqbot.lexicon import drug_suffixes, known_drug_lines, stem_aliases, topic_words
+from faqbot.lexical import STOPWORDS, _stemmer, tokenize
+from faqbot.lexicon import drug_suffixes, edge_words, generic_heads, known_drug_lines, pick_words, stem_aliases, topic_words
+from faqbot.mentions import Mentions
 from faqbot.pages import normalise_name
+from faqbot.report import build_report
+from faqbot.retrieval import Answerer
 from tests.conftest import DATA
 
 
@@ -65,3 +68,61 @@ def test_known_drug_name_is_recognised_as_a_drug(name: str, matcher: DrugMatcher
     covered = {normalise_name(n): d for d, info in index.drugs.items() for n in info.names}
     expected = covered.get(normalise_name(name))
     assert found[0].doc_id == expected, f"'{name}' was read as {found[0]}"
+
+
+@pytest.fixture(scope="module")
+def answerer(index) -> Answerer:
+    return Answerer(index, HashingEmbedder(64))
+
+
+PENDING = "how long should I wait between doses?"
+
+
+def test_a_reply_saying_more_than_a_pick_is_a_new_question(answerer: Answerer) -> None:
+    """What the pick-word test below relies on: a reply with another word beside the name drops the pending question."""
+    assert answerer.ask("warfarin", pending=PENDING)["clarified_question"] == PENDING
+    assert answerer.ask("warfarin bruising", pending=PENDING)["clarified_question"] is None
+
+
+@pytest.mark.parametrize("word", sorted(pick_words()))
+def test_pick_word_beside_a_drug_name_still_picks_it_for_the_pending_question(word: str, answerer: Answerer) -> None:
+    assert word.isalpha() and word == word.lower(), f"'{word}' must be one lower-case word"
+    assert word not in STOPWORDS, f"'{word}' is a stop word, which a pick may hold anyway: the entry does nothing"
+    reply = f"{word} warfarin"  # the reply to "Which medicine do you mean?"
+    result = answerer.ask(reply, pending=PENDING)
+    assert result["clarified_question"] == PENDING, f"'{reply}' was read as a new question, not as picking warfarin"
+    assert result["drug"]["doc_id"] == "warfarin"
+
+
+def test_a_class_named_before_such_as_makes_its_members_mentioned() -> None:
+    """What the generic-head test below relies on: "<class> such as aspirin" makes a passage naming the class speak of aspirin."""
+    mentions = Mentions(["Tell your doctor about any NSAIDs such as aspirin."])
+    assert mentions.mentioned("Do not take NSAIDs with this medicine.", ["aspirin"])
+
+
+@pytest.mark.parametrize("head", sorted(generic_heads()))
+def test_generic_head_is_not_taken_for_a_class_of_the_drugs_after_it(head: str) -> None:
+    assert head.isalpha() and head == head.lower(), f"'{head}' must be one lower-case word"
+    assert head not in STOPWORDS, f"'{head}' is a stop word, which never starts a class: the entry does nothing"
+    mentions = Mentions([f"Tell your doctor about any {head} such as aspirin."])
+    passage = f"Tell your doctor about any {head} you use."
+    assert not mentions.mentioned(passage, ["aspirin"]), f"'{head}' was taken for aspirin's class: a passage saying '{head}' would answer for aspirin"
+
+
+def unanswered_groups_of(questions: list[str], index) -> list[list[str]]:
+    """The editors' report (no model: each wording that differs once the drug's names are out is its own group)."""
+    rows = [
+        {"ts": 1_000_000.0 + n, "question": q, "answered": False, "doc_id": "warfarin", "chunk_id": None,
+         "closest_chunk_id": None, "helpful": None, "comment": None}
+        for n, q in enumerate(questions)
+    ]  # fmt: skip
+    report = build_report(rows, now=1_000_100.0, log_days=60, embedder=None, index=index)
+    return sorted(sorted(g["examples"]) for g in report["unanswered"])
+
+
+@pytest.mark.parametrize("word", sorted(edge_words()))
+def test_edge_word_left_by_a_removed_drug_name_does_not_split_a_report_group(word: str, index) -> None:
+    assert word.isalpha() and word == word.lower(), f"'{word}' must be one lower-case word"
+    questions = ["alcohol", f"warfarin {word} alcohol", f"alcohol {word} coumadin"]
+    groups = unanswered_groups_of(questions, index)
+    assert groups == [sorted(questions)], f"'{word}' left at the end of a question without its drug name made groups {groups}"

@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ from faqbot.retrieval import AnswererHolder
 from faqbot.settings import Settings
 from faqbot.store import Store
 from tests.conftest import DATA, LiveServer
+from tests.support import ServeProcess, faqbot_serve
 
 MODEL = "hashing-256"
 FEW = ("alemtuzumab", "ibuprofen", "metformin", "paracetamol", "sertraline", "warfarin")  # where size does not matter
@@ -126,61 +127,6 @@ def faqbot_here(
     capsys.readouterr()
     code = cli_main(list(args))
     return code, capsys.readouterr().err
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Served:
-    """A `faqbot serve` subprocess."""
-
-    url: str
-    port: int
-    process: subprocess.Popen[bytes]
-    settings: Settings
-
-    def rss_mib(self) -> float:
-        status = Path(f"/proc/{self.process.pid}/status").read_text()
-        return int(re.search(r"VmRSS:\s+(\d+) kB", status).group(1)) / 1024  # type: ignore[union-attr]
-
-
-@contextmanager
-def serve(settings: Settings) -> Iterator[Served]:
-    """`faqbot serve` on a free loopback port (no --host: the default must be loopback)."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = settings.data_dir.parent / f"serve-{port}.log"
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "faqbot.cli", "serve", "--port", str(port)],
-            env=cli_env(settings),
-            cwd=settings.data_dir.parent,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, f"faqbot serve exited: {log_path.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, "faqbot serve did not answer /healthz within 60 s"
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    time.sleep(0.1)
-            yield Served(url, port, process, settings)
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
 
 
 class Connection:
@@ -536,17 +482,21 @@ def test_each_kind_of_index_damage_is_one_line_naming_the_fix(
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    root = tmp_path_factory.mktemp("served")
-    settings = settings_at(root)
+def served_settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = settings_at(tmp_path_factory.mktemp("served"))
     copy_corpus(settings.data_dir)
     build(settings)
-    with serve(settings) as server:
+    return settings
+
+
+@pytest.fixture(scope="module")
+def served(served_settings: Settings) -> Iterator[ServeProcess]:
+    with faqbot_serve(cli_env(served_settings), served_settings.data_dir.parent) as server:
         yield server
 
 
 def test_rebuild_under_load_fails_no_request_and_is_picked_up_without_restart(
-    served: Served, capsys: pytest.CaptureFixture[str]
+    served: ServeProcess, served_settings: Settings, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = health(served.url)["index_version"]
     stop = threading.Event()
@@ -556,8 +506,8 @@ def test_rebuild_under_load_fails_no_request_and_is_picked_up_without_restart(
     try:
         time.sleep(0.5)
         page = (DATA / "warfarin.md").read_text().replace("Warfarin", "Zentravil").replace("warfarin", "zentravil")
-        (served.settings.data_dir / "zentravil.md").write_text(page)
-        result = faqbot(served.settings, "build")
+        (served_settings.data_dir / "zentravil.md").write_text(page)
+        result = faqbot(served_settings, "build")
         assert result.returncode == 0, result.stderr
         after = wait_for_version(served.url, before)
         time.sleep(0.5)  # keep the clients going on the new index for a moment
@@ -574,7 +524,7 @@ def test_rebuild_under_load_fails_no_request_and_is_picked_up_without_restart(
     assert answer["drug"]["doc_id"] == "zentravil" and answer["index_version"] == after
 
 
-def test_32_clients_get_no_5xx_and_server_memory_stays_flat(served: Served, capsys: pytest.CaptureFixture[str]) -> None:
+def test_32_clients_get_no_5xx_and_server_memory_stays_flat(served: ServeProcess, capsys: pytest.CaptureFixture[str]) -> None:
     run_clients(served.url, 0.5)  # warm-up: first requests fill caches and sessions
     first = run_clients(served.url, 2.0)
     rss_first = served.rss_mib()
@@ -603,7 +553,7 @@ def listening_addresses(port: int) -> set[str]:
     return found
 
 
-def test_server_listens_on_loopback_only_by_default(served: Served, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_listens_on_loopback_only_by_default(served: ServeProcess, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("FAQBOT_HOST", raising=False)
     assert Settings().host == "127.0.0.1"
     assert listening_addresses(served.port) == {"127.0.0.1"}
@@ -640,7 +590,7 @@ def test_concurrent_feedback_from_two_servers_survives_a_crash_a_rebuild_and_a_r
         await asyncio.gather(*(one(i) for i in range(n)))
         return acknowledged
 
-    with serve(settings) as worker, live_server(settings) as other:  # two processes, one SQLite file
+    with faqbot_serve(cli_env(settings), settings.data_dir.parent) as worker, live_server(settings) as other:  # two processes, one SQLite file
         acknowledged = asyncio.run(clients([worker.url, other.url]))
         worker.process.send_signal(signal.SIGKILL)  # a crash right after the last answer
         worker.process.wait(timeout=10)

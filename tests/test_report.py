@@ -31,7 +31,7 @@ from faqbot.retrieval import Answerer, AnswererHolder
 from faqbot.settings import Settings
 from faqbot.store import Store
 from tests.report_log import synthetic_questions
-from tests.support import CHROMIUM_ARGS, chromium_path, serve
+from tests.support import chromium, serve
 
 REPO = Path(__file__).resolve().parents[1]
 PAGES = ["warfarin", "metformin", "sertraline", "lisinopril", "ibuprofen", "alemtuzumab"]
@@ -298,36 +298,31 @@ def test_faqbot_report_without_a_log_says_where_it_looked(tmp_path: Path, capsys
 
 @pytest.mark.browser
 def test_report_page_shows_groups_and_the_chart_on_desktop_and_phone(site: Site, asked: list[dict[str, Any]]) -> None:
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import expect
 
-    executable = chromium_path()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        try:
-            for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
-                context = browser.new_context(viewport=viewport)
-                page = context.new_page()
-                errors: list[str] = []
-                page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
-                page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
-                page.goto(f"{site.url}/report")
-                expect(page.get_by_role("heading", level=1)).to_have_text("What to write next")
-                groups = page.locator("#unanswered + .table-wrap tr.group")
-                expect(groups.first).to_be_visible()
-                assert groups.count() == len(report_json(site)["unanswered"])
-                expect(page.get_by_role("img", name="Questions per day")).to_be_visible()
-                expect(page.locator("#chart rect.bar")).to_have_count(30)
-                assert page.locator("#chart rect.bar").last.bounding_box()["height"] > 0  # today's questions
-                expect(page.locator("#chart polyline.share-line")).to_have_count(1)
-                expect(page.get_by_text("=SUM(A1) too vague <b>")).to_be_visible()  # a comment, as text
-                assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), viewport
-                link = groups.first.get_by_role("link")
-                if link.count():
-                    href = link.get_attribute("href")
-                    link.click()
-                    page.wait_for_url(f"**{href}")
-                    expect(page.locator(f"[id='{href.split('#')[1]}']")).to_be_visible()
-                assert errors == [], f"the report logged errors (CSP violations show up here): {errors}"
-                context.close()
-        finally:
-            browser.close()
+    with chromium() as browser:
+        for viewport in ({"width": 1280, "height": 800}, {"width": 390, "height": 844}):
+            context = browser.new_context(viewport=viewport)
+            page = context.new_page()
+            errors: list[str] = []
+            page.on("console", lambda m, errors=errors: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e, errors=errors: errors.append(str(e)))
+            page.goto(f"{site.url}/report")
+            expect(page.get_by_role("heading", level=1)).to_have_text("What to write next")
+            groups = page.locator("#unanswered + .table-wrap tr.group")
+            expect(groups.first).to_be_visible()
+            assert groups.count() == len(report_json(site)["unanswered"])
+            expect(page.get_by_role("img", name="Questions per day")).to_be_visible()
+            expect(page.locator("#chart rect.bar")).to_have_count(30)
+            assert page.locator("#chart rect.bar").last.bounding_box()["height"] > 0  # today's questions
+            expect(page.locator("#chart polyline.share-line")).to_have_count(1)
+            expect(page.get_by_text("=SUM(A1) too vague <b>")).to_be_visible()  # a comment, as text
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), viewport
+            link = groups.first.get_by_role("link")
+            if link.count():
+                href = link.get_attribute("href")
+                link.click()
+                page.wait_for_url(f"**{href}")
+                expect(page.locator(f"[id='{href.split('#')[1]}']")).to_be_visible()
+            assert errors == [], f"the report logged errors (CSP violations show up here): {errors}"
+            context.close()

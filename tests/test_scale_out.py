@@ -26,10 +26,8 @@ import subprocess
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +35,8 @@ import httpx
 import pytest
 
 from faqbot.settings import Settings
-from tests.test_reliability import FEW, MODEL, Connection, build, cli_env, copy_corpus, few_pages_built, free_port, settings_at
+from tests.support import ServeProcess, faqbot_serve
+from tests.test_reliability import FEW, MODEL, Connection, build, cli_env, copy_corpus, few_pages_built, settings_at
 
 SECRET = "a-shared-secret-for-every-replica-0123456789"
 REPORT_TOKEN = "editors-token-0123456789abcdef"
@@ -61,64 +60,15 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-@dataclass
-class Process:
-    """One `faqbot serve` (with --workers N, a supervisor and N worker processes)."""
-
-    url: str
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def workers(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        pids = [int(pid) for pid in children.read_text().split()] if children.exists() else []
-        # uvicorn's workers, not multiprocessing's resource tracker
-        return [pid for pid in pids if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()]
-
-
 def cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
 
 
-@contextmanager
-def faqbot_serve(settings: Settings, db: str | Path, workers: int = 1, **env: str) -> Iterator[Process]:
+def serve_shared(settings: Settings, db: str | Path, workers: int = 1, **env: str) -> AbstractContextManager[ServeProcess]:
     """`faqbot serve` on a free loopback port over the module's index and the given database."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_path = settings.data_dir.parent / f"serve-{port}.log"
     environment = {**cli_env(settings), "FAQBOT_DB": str(db), "FAQBOT_REPORT_TOKEN": REPORT_TOKEN, **env}
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "faqbot.cli", "serve", "--port", str(port), "--workers", str(workers)],
-            env=environment, cwd=settings.data_dir.parent, stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        served = Process(url, process, log_path)
-        try:
-            deadline = time.monotonic() + 90
-            while True:
-                assert process.poll() is None, f"faqbot serve exited: {log_path.read_text()[-2000:]}"
-                assert time.monotonic() < deadline, "faqbot serve did not answer /healthz within 90 s"
-                try:
-                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200 and len(served.workers()) >= (
-                        workers if workers > 1 else 0
-                    ):
-                        break
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
-            if workers > 1:  # every worker has loaded the index: each answers /healthz only once it has
-                for _ in range(workers * 10):
-                    httpx.get(f"{url}/healthz", timeout=10)
-            yield served
-        finally:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait(timeout=10)
+    return faqbot_serve(environment, settings.data_dir.parent, workers=workers)
 
 
 def ask(url: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -165,7 +115,7 @@ def database(request: pytest.FixtureRequest, corpus: Path) -> str | Path:
 @pytest.mark.parametrize("carry", ["session_id", "context"])
 def test_with_4_workers_200_of_200_follow_ups_keep_the_drug(corpus: Path, carry: str) -> None:
     settings = settings_at(corpus)
-    with faqbot_serve(settings, settings.db, workers=4) as served:  # no FAQBOT_SECRET: the key file beside the db is shared
+    with serve_shared(settings, settings.db, workers=4) as served:  # no FAQBOT_SECRET: the key file beside the db is shared
         workers = served.workers()
         before = {pid: cpu_seconds(pid) for pid in workers}
         outcome = run_conversations([served.url], carry)
@@ -177,7 +127,7 @@ def test_with_4_workers_200_of_200_follow_ups_keep_the_drug(corpus: Path, carry:
 @pytest.mark.parametrize("carry", ["session_id", "context"])
 def test_two_processes_alternating_turns_keep_the_drug_200_of_200(corpus: Path, database: str | Path, carry: str) -> None:
     settings = settings_at(corpus)
-    with faqbot_serve(settings, database, FAQBOT_SECRET=SECRET) as one, faqbot_serve(settings, database, FAQBOT_SECRET=SECRET) as two:
+    with serve_shared(settings, database, FAQBOT_SECRET=SECRET) as one, serve_shared(settings, database, FAQBOT_SECRET=SECRET) as two:
         outcome = run_conversations([one.url, two.url], carry)
     assert outcome == Counter({"kept": 200}), outcome
 
@@ -197,7 +147,7 @@ def times_asked(report: dict[str, Any], question: str) -> int:
 
 def test_questions_and_feedback_from_both_processes_are_in_one_report(corpus: Path, database: str | Path) -> None:
     settings = settings_at(corpus)
-    with faqbot_serve(settings, database, FAQBOT_SECRET=SECRET) as one, faqbot_serve(settings, database, FAQBOT_SECRET=SECRET) as two:
+    with serve_shared(settings, database, FAQBOT_SECRET=SECRET) as one, serve_shared(settings, database, FAQBOT_SECRET=SECRET) as two:
         for url, times in ((one.url, 3), (two.url, 2)):  # a drug no page covers: withheld, so in the report
             for _ in range(times):
                 assert ask(url, {"question": "What is the dose of ozanimod"})["answered"] is False
@@ -228,8 +178,8 @@ def test_postgres_32_clients_over_two_processes_one_killed_halfway_lose_no_ackno
     errors: Counter[str] = Counter()
 
     with ExitStack() as stack:
-        victim = stack.enter_context(faqbot_serve(settings, postgres_url, FAQBOT_SECRET=SECRET))
-        survivor = stack.enter_context(faqbot_serve(settings, postgres_url, FAQBOT_SECRET=SECRET))
+        victim = stack.enter_context(serve_shared(settings, postgres_url, FAQBOT_SECRET=SECRET))
+        survivor = stack.enter_context(serve_shared(settings, postgres_url, FAQBOT_SECRET=SECRET))
         names = {victim.url: "victim", survivor.url: "survivor"}
         killed = asyncio.Event()
 
@@ -298,7 +248,7 @@ def test_a_build_published_while_two_processes_serve_is_picked_up_by_both(corpus
     staging = Settings(model=MODEL, data_dir=tmp_path / "data", index_dir=tmp_path / "staging-index", db=tmp_path / "x.sqlite3")
     copy_corpus(staging.data_dir, only=(*FEW, "lisinopril"))  # one page more than what is served
     published = build(staging)
-    with faqbot_serve(settings, settings.db) as one, faqbot_serve(settings, settings.db) as two:
+    with serve_shared(settings, settings.db) as one, serve_shared(settings, settings.db) as two:
         old = {httpx.get(f"{url}/healthz").json()["index_version"] for url in (one.url, two.url)}
         assert len(old) == 1 and published.version not in old
         assert ask(one.url, {"question": "lisinopril dose"})["answered"] is False

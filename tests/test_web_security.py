@@ -12,13 +12,13 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from faqbot.api import create_app
 from faqbot.embedding import load_embedder, model_id_for
 from faqbot.index import build_index
 from faqbot.settings import Settings
-from tests.support import CHROMIUM_ARGS, chromium_path, serve
+from tests.support import chromium, serve
 
 QUESTION_PAYLOAD = '<script>window.__xss=1</script><img src=x onerror="window.__xss=2">'
 HOSTILE_PAGE = """\
@@ -66,11 +66,8 @@ def base_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    executable = chromium_path()
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture

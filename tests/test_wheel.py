@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shutil
 import site
-import socket
 import subprocess
 import sys
 import time
@@ -18,17 +17,13 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import DATA, REPO
+from tests.support import free_port
 
 
 def _run(*args: str | Path, cwd: Path, env: dict[str, str] | None = None) -> str:
     done = subprocess.run([str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, f"{' '.join(map(str, args))} failed:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
     return done.stdout
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 def test_wheel_installs_and_serves_from_a_fresh_environment(tmp_path: Path) -> None:
     source = tmp_path / "source"  # built from a copy: a build writes build/ and egg-info beside the sources
@@ -56,7 +51,7 @@ def test_wheel_installs_and_serves_from_a_fresh_environment(tmp_path: Path) -> N
     assert fitted_on.startswith("dev split"), f"the wheel's fitted model did not load: {fitted_on}"
 
     shutil.copytree(DATA, work / "data")
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ, "HF_HUB_OFFLINE": "1", "FAQBOT_MODEL": "hashing-256", "FAQBOT_DATA_DIR": str(work / "data"),
         "FAQBOT_INDEX_DIR": str(work / "index"), "FAQBOT_DB": str(work / "var" / "faqbot.sqlite3"),

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from faqbot.lexical import STOPWORDS
+from faqbot.lexicon import pick_words
 from faqbot.pages import normalise_name
 from faqbot.sessions import Sessions
 
@@ -24,11 +25,7 @@ if TYPE_CHECKING:
 CLARIFY_QUESTION = "Which medicine do you mean?"
 MAX_CHOICES = 5
 # a pick that says more than the drug's name is a new question; these words still only pick
-PICK_WORDS = frozenset({
-    "mean", "meant", "one", "talking", "asking", "about", "drug", "medicine", "medication", "med", "meds",
-    "tablet", "tablets", "pill", "pills", "injection", "injections", "infusion", "yes", "yeah", "ok", "okay",
-    "sorry", "taking", "take", "called", "brand", "generic", "thanks", "thank",
-})  # fmt: skip
+PICK_WORDS = pick_words()
 # a drug-less question is a medicine question, not chatter, when its closest passage is this similar (cosine)
 # and the answerability model does not find it clearly off the pages' subjects (log-odds); chosen on the dev
 # split, where every out-of-scope question falls below one of the two and every clarifying-turn question is above both

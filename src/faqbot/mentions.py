@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable
 
 from faqbot.lexical import STOPWORDS
+from faqbot.lexicon import generic_heads
 
 # "<class> (such as <members>", members running to the end of the clause; found in two steps: the keyword and
 # its members, then the class: up to 60 letters, digits, spaces, hyphens or apostrophes just before it
@@ -19,11 +20,7 @@ GAP_RE = re.compile(r"\s*\(?\s*$")
 HEAD_RE = re.compile(r"[A-Za-z0-9'’ -]{2,60}$")
 MEMBER_SPLIT_RE = re.compile(r",\s*|\s+(?:and|or|and/or)\s+")
 # heads too general to be a class: "medicines such as warfarin" says nothing about warfarin's class
-GENERIC_HEADS = frozenset({
-    "medicine", "medicines", "medication", "medications", "drug", "drugs", "agent", "agents", "product", "products",
-    "treatment", "treatments", "therapy", "therapies", "substance", "substances", "condition", "conditions",
-    "infection", "infections", "factor", "factors", "others",
-})  # fmt: skip
+GENERIC_HEADS = generic_heads()
 CLASS_WORDS = 2  # a class is named by at most its last two words ("ace inhibitors", "blood thinners")
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from faqbot.lexicon import edge_words
 from faqbot.pages import normalise_name
 
 DAY = 86400.0
@@ -41,7 +42,7 @@ NO_DRUG = "(no drug recognised)"
 SUBSTITUTE = ""  # names are removed, not replaced: a shared stand-in word pulls every question of the drug together
 # words a removed name leaves stranded at either end ("lisinopril and potassium" -> "and potassium"): dropped too,
 # or every "and ..." question of a drug would look alike
-EDGE_WORDS = frozenset(["and", "or", "with", "on", "of", "for", "the", "a", "an", "to", "in", "vs", "versus", "plus"])
+EDGE_WORDS = edge_words()
 
 
 @dataclass

@@ -52,3 +52,21 @@ def drug_suffixes() -> tuple[str, ...]:
 def known_drug_lines() -> tuple[str, ...]:
     """Medicine names (generic and brand) a question may name, whether or not a page covers them."""
     return tuple(_lines("known_drugs.txt"))
+
+
+@cache
+def pick_words() -> frozenset[str]:
+    """Words that may stand beside a drug's name in the reply to "which medicine?" and still only pick it."""
+    return frozenset(_lines("pick_words.txt"))
+
+
+@cache
+def generic_heads() -> frozenset[str]:
+    """Words too general to name a drug class ("medicines such as warfarin")."""
+    return frozenset(_lines("generic_heads.txt"))
+
+
+@cache
+def edge_words() -> frozenset[str]:
+    """Words a removed drug name leaves stranded at a question's ends ("and potassium"), dropped in the report."""
+    return frozenset(_lines("edge_words.txt"))
