@@ -181,10 +181,17 @@ def fit_kinds(cands: list[_Candidates], n_keys: int, log: Any) -> tuple[np.ndarr
     return fit_softmax(x[labelled], y[labelled], l2), fold_weights
 
 
-def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr) -> Model:
+def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[Case] | None = None) -> Model:
     """Fit the question-kind model, the ranking weights and per-heading priors on dev (listwise, L2
-    chosen by 2-fold CV); then calibrate on dev questions ranked as if unseen."""
+    chosen by 2-fold CV); then calibrate on dev questions ranked as if unseen.
+
+    `train` (eval/train.jsonl: questions written only to fit on) joins dev in every step.
+    """
     model = answerer.model
+    described = f"dev split of eval/gold.jsonl ({len(dev)} cases)"
+    if train:
+        described += f" and eval/train.jsonl ({len(train)} cases)"
+        dev = [*dev, *train]
     model.weights = {"dense": 1.0, "lexical": 0.0, "topic": 0.0, "faq": 0.0}
     model.priors = {}
     model.kinds, model.kind_weights = [], []
@@ -229,7 +236,7 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr) -> Model:
     model.intercept = round(intercept, 4)
     probabilities = [model.probability(dict(zip(FEATURES, row))) for row in x]
     model.threshold = utility_threshold(probabilities, [bool(v) for v in y])
-    model.fitted_on = f"dev split of eval/gold.jsonl ({len(dev)} cases)"
+    model.fitted_on = described
     print(f"calibration fitted on {len(scored)} dev cases; threshold {model.threshold:.2f}", file=log)
     return model
 

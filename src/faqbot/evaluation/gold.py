@@ -9,6 +9,8 @@ from pathlib import Path
 from faqbot.errors import FaqbotError
 
 SPLITS = ("dev", "test", "heldout-pages")
+# eval/train.jsonl: questions written only to fit on (never evaluated), on the pages of dev and test
+TRAIN_SPLIT = "train"
 # unanswerable kinds, each reported as its own "withheld" figure
 UNANSWERABLE_KINDS = ("not-on-page", "out-of-scope", "absent-drug", "one-page-missing", "two-drug")
 
@@ -44,8 +46,8 @@ class Case:
         return next((k for k in UNANSWERABLE_KINDS if k in self.tags), "other")
 
 
-def load_gold(path: Path) -> list[Case]:
-    """Read eval/gold.jsonl; a malformed line is an error naming the line."""
+def load_gold(path: Path, splits: tuple[str, ...] = SPLITS) -> list[Case]:
+    """Read eval/gold.jsonl (or, with splits=(TRAIN_SPLIT,), eval/train.jsonl); a malformed line is an error naming the line."""
     if not path.exists():
         raise FaqbotError(f"no gold set at {path}; pass --gold FILE")
     cases = []
@@ -68,8 +70,8 @@ def load_gold(path: Path) -> list[Case]:
             )
         except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise FaqbotError(f"{path}:{n}: not a gold case ({exc}); see PRODUCT.md 'Evaluation' for the fields") from exc
-        if case.split not in SPLITS:
-            raise FaqbotError(f"{path}:{n}: split {case.split!r} is not one of {', '.join(SPLITS)}")
+        if case.split not in splits:
+            raise FaqbotError(f"{path}:{n}: split {case.split!r} is not one of {', '.join(splits)}")
         if case.clarify and (len(case.turns) != 1 or not case.named):
             raise FaqbotError(f"{path}:{n}: a 'clarify' case needs one turn (the question without a drug) and 'named'")
         if case.id in seen:

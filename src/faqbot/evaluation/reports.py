@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from faqbot.evaluation.gold import SPLITS, UNANSWERABLE_KINDS, load_gold
+from faqbot.evaluation.gold import SPLITS, TRAIN_SPLIT, UNANSWERABLE_KINDS, load_gold
 from faqbot.evaluation.metrics import ClarifyOutcome, K, Metrics, Outcome, evaluate, run_clarify_case, summarise
 from faqbot.model import Model
 from faqbot.ranking import MODES
@@ -218,7 +218,9 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
         from faqbot.evaluation.fitting import fit
         from faqbot.model import shipped_models_dir
 
-        model = fit(answerer, [c for c in cases if c.split == "dev"])
+        train_path = args.gold.parent / "train.jsonl"
+        train = load_gold(train_path, (TRAIN_SPLIT,)) if train_path.exists() else []
+        model = fit(answerer, [c for c in cases if c.split == "dev"], train=train)
         print(f"wrote {model.save(settings.models_dir or shipped_models_dir())}")
     started = time.perf_counter()
     results = evaluate(answerer, cases, MODES)
