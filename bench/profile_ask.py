@@ -1,6 +1,7 @@
 """Where an answer's time goes outside the embedding model. Prints tables; not a test; never run by CI.
 
     python bench/profile_ask.py [--index index/] [--limit 300] [--rounds 3] [--top 25] [--by-own] [--no-app]
+    python bench/profile_ask.py --compare 47022d1 [--pairs 3]     # that commit's faqbot beside this tree's
 
 Opens the built index read-only (build it first: `faqbot build`), warms up, then asks the dev-split
 gold questions (never test or heldout-pages):
@@ -15,6 +16,9 @@ gold questions (never test or heldout-pages):
    JSON), with the SQLite log in a temp folder;
 4. cProfile of steps 2 and 3: the top functions by cumulative time, all of it outside the model. For
    step 3 the threadpool hops run inline, so that one profiler sees the whole request.
+
+With --compare REV, the script runs --pairs times on REV's faqbot (exported into a temp folder, first
+on PYTHONPATH) and on this tree's, alternately, and prints the medians side by side.
 """
 
 from __future__ import annotations
@@ -95,7 +99,7 @@ def ms_per_answer(ask: Callable[[str], Any], questions: list[str]) -> list[float
     return out
 
 
-def top_functions(profiler: cProfile.Profile, top: int, calls: int, by_own: bool = False) -> list[tuple[str, float, float, int]]:
+def top_functions(profiler: cProfile.Profile, top: int, calls: int, by_own: bool = False) -> list[tuple[str, float, float, float]]:
     """(function, cumulative ms per answer, own ms per answer, calls per answer), by cumulative (or own) time."""
     stats = pstats.Stats(profiler)
     rows = []
@@ -104,18 +108,18 @@ def top_functions(profiler: cProfile.Profile, top: int, calls: int, by_own: bool
         if "site-packages/" in where:
             where = where.split("site-packages/", 1)[1]
         label = f"{where}:{line}({name})" if line else name
-        rows.append((label, cumtime * 1000 / calls, tottime * 1000 / calls, ncalls // calls))
+        rows.append((label, cumtime * 1000 / calls, tottime * 1000 / calls, ncalls / calls))
     rows.sort(key=lambda r: -r[2] if by_own else -r[1])
     return rows[:top]
 
 
-def print_functions(title: str, rows: list[tuple[str, float, float, int]]) -> None:
+def print_functions(title: str, rows: list[tuple[str, float, float, float]]) -> None:
     width = max(len(r[0]) for r in rows)
     print(f"\n{title}\n")
     print(f"| {'function'.ljust(width)} | cumulative ms | own ms | calls |")
     print(f"|{'-' * (width + 2)}|---:|---:|---:|")
     for label, cum, own, n in rows:
-        print(f"| {label.ljust(width)} | {cum:.3f} | {own:.3f} | {n} |")
+        print(f"| {label.ljust(width)} | {cum:.3f} | {own:.3f} | {n:.1f} |")
 
 
 @contextmanager
@@ -172,13 +176,13 @@ async def post(app: Any, path: str, payload: dict[str, Any]) -> tuple[int, bytes
 
 def app_section(
     index_dir: Path, replay: ReplayEmbedder, questions: list[str], rounds: int, top: int, by_own: bool
-) -> list[tuple[str, str]]:
+) -> list[tuple[str, float]]:
     """POST /ask in process: the request's cost, Answerer.ask's share, the log write's share; and its profile."""
     from faqbot.api import create_app
     from faqbot.retrieval import AnswererHolder
     from faqbot.settings import Settings
 
-    rows: list[tuple[str, str]] = []
+    rows: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="faqbot-profile-") as tmp:
         settings = Settings(index_dir=index_dir, db=Path(tmp) / "faqbot.sqlite3", secret="p" * 32)
         holder = AnswererHolder(settings, embedder=replay)
@@ -219,13 +223,15 @@ def app_section(
                 totals.append(statistics.fmean(times))
                 asks.append(spent["ask"] * 1000 / len(questions))
                 logs.append(spent["log"] * 1000 / len(questions))
-            total, ask = statistics.median(totals), statistics.median(asks)
+            total, ask, log = statistics.median(totals), statistics.median(asks), statistics.median(logs)
             rows.extend([
-                ("POST /ask in process, replayed vectors: ms per request", f"{total:.3f}"),
-                ("  of which Answerer.ask", f"{ask:.3f}"),
-                ("  of which the query log write (SQLite, in the request)", f"{statistics.median(logs):.3f}"),
-                ("  the rest: middleware, validation, context token, response model, JSON", f"{total - ask - statistics.median(logs):.3f}"),
+                ("POST /ask in process, replayed vectors: ms per request", total),
+                ("  of which Answerer.ask", ask),
+                ("  of which the query log write (SQLite, in the request)", log),
+                ("  the rest: middleware, validation, context token, response model, JSON", total - ask - log),
             ])  # fmt: skip
+            if not top:
+                return
             with inline_threadpool():
                 profiler = cProfile.Profile()
                 profiler.enable()
@@ -239,16 +245,8 @@ def app_section(
     return rows
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--index", type=Path, default=REPO / "index", help="a built index (read only)")
-    parser.add_argument("--limit", type=int, default=300, help="dev questions to ask")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the replayed pass (median shown)")
-    parser.add_argument("--top", type=int, default=25, help="functions listed")
-    parser.add_argument("--by-own", action="store_true", help="list functions by their own time, not cumulative")
-    parser.add_argument("--no-app", action="store_true", help="leave out POST /ask through the app")
-    opts = parser.parse_args()
-
+def measure(opts: argparse.Namespace) -> list[tuple[str, float]]:
+    """The table's rows (label, ms); prints the function tables unless --top 0."""
     from faqbot.embedding import CachedQueryEmbedder, load_embedder
     from faqbot.index import current_build
 
@@ -261,38 +259,91 @@ def main() -> None:
     ms_per_answer(lambda q: answerer.ask(f"{q} (warm-up)"), questions[:30])
 
     recording.seconds = 0.0
-    with_model = ms_per_answer(answerer.ask, questions)
-    total = statistics.fmean(with_model)
+    total = statistics.fmean(ms_per_answer(answerer.ask, questions))
     embed = recording.seconds * 1000 / len(questions)
 
     replay = ReplayEmbedder(recording)
     replayed = answerer_with(opts.index, replay)
     ms_per_answer(replayed.ask, questions[:30])
     outside = statistics.median(statistics.fmean(ms_per_answer(replayed.ask, questions)) for _ in range(opts.rounds))
-
-    profiler = cProfile.Profile()
-    profiler.enable()
-    for q in questions:
-        replayed.ask(q)
-    profiler.disable()
-
     rows = [
-        (f"Answerer.ask, {len(questions)} dev questions, real model: ms per answer", f"{total:.3f}"),
-        ("  in the embedding call (ONNX Runtime)", f"{embed:.3f}"),
-        ("  outside it", f"{total - embed:.3f}"),
-        (f"Answerer.ask, replayed vectors (no model), median of {opts.rounds}: ms per answer", f"{outside:.3f}"),
+        (f"Answerer.ask, {len(questions)} dev questions, real model: ms per answer", total),
+        ("  in the embedding call (ONNX Runtime)", embed),
+        ("  outside it", total - embed),
+        (f"Answerer.ask, replayed vectors (no model), median of {opts.rounds} rounds: ms per answer", outside),
     ]
+    if opts.top:
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for q in questions:
+            replayed.ask(q)
+        profiler.disable()
+        print_functions("Answerer.ask (replayed vectors: all of it outside the model), per answer:",
+                        top_functions(profiler, opts.top, len(questions), opts.by_own))  # fmt: skip
     if not opts.no_app:
         rows += app_section(opts.index, replay, questions, opts.rounds, opts.top, opts.by_own)
+    return rows
 
-    print_functions("Answerer.ask (replayed vectors: all of it outside the model), per answer:",
-                    top_functions(profiler, opts.top, len(questions), opts.by_own))  # fmt: skip
+
+def compare(opts: argparse.Namespace) -> None:
+    """This script at opts.compare and at the working tree, alternately, opts.pairs times; medians side by side."""
+    import io
+    import subprocess
+    import tarfile
+
+    args = ["--index", str(opts.index), "--limit", str(opts.limit), "--rounds", str(opts.rounds), "--top", "0", "--json"]
+    if opts.no_app:
+        args.append("--no-app")
+    runs: dict[str, list[list[tuple[str, float]]]] = {"before": [], "after": []}
+    with tempfile.TemporaryDirectory(prefix="faqbot-profile-before-") as tmp:
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", opts.compare], check=True,
+                                 capture_output=True).stdout  # fmt: skip
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(tmp, filter="data")
+        for _ in range(opts.pairs):
+            for name, src in (("before", Path(tmp) / "src"), ("after", REPO / "src")):
+                # the tree's own faqbot first on the path (PYTHONPATH comes before the editable install)
+                env = {**os.environ, "PYTHONPATH": str(src)}
+                out = subprocess.run([sys.executable, __file__, *args], env=env, check=True, capture_output=True, text=True)
+                runs[name].append([(label, value) for label, value in json.loads(out.stdout.splitlines()[-1])])
+                print(f"{name}: {runs[name][-1][3][1]:.3f} ms outside the model", file=sys.stderr, flush=True)
+    labels = [label for label, _ in runs["after"][0]]
+    title = f"measure (ms, median of {opts.pairs} alternating runs)"
+    width = max(len(label) for label in [*labels, title])
+    print(f"| {title.ljust(width)} | before ({opts.compare}) | after (this tree) |")
+    print(f"|{'-' * (width + 2)}|---:|---:|")
+    for i, label in enumerate(labels):
+        before = statistics.median(run[i][1] for run in runs["before"])
+        after = statistics.median(run[i][1] for run in runs["after"])
+        print(f"| {label.ljust(width)} | {before:.3f} | {after:.3f} |")
+    print(f"\n{os.cpu_count()} cores, shared with other work: figures are noisy; each run's rows: {json.dumps(runs)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--index", type=Path, default=REPO / "index", help="a built index (read only)")
+    parser.add_argument("--limit", type=int, default=300, help="dev questions to ask")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the replayed passes (median shown)")
+    parser.add_argument("--top", type=int, default=25, help="functions listed (0: no profile)")
+    parser.add_argument("--by-own", action="store_true", help="list functions by their own time, not cumulative")
+    parser.add_argument("--no-app", action="store_true", help="leave out POST /ask through the app")
+    parser.add_argument("--json", action="store_true", help="the table's rows as one JSON line")
+    parser.add_argument("--compare", metavar="REV", help="also run this script on the faqbot of commit REV, alternately")
+    parser.add_argument("--pairs", type=int, default=3, help="with --compare: runs of each tree")
+    opts = parser.parse_args()
+    if opts.compare:
+        compare(opts)
+        return
+    rows = measure(opts)
+    if opts.json:
+        print(json.dumps(rows))
+        return
     width = max(len(r[0]) for r in rows)
     print(f"\n| {'measure'.ljust(width)} | ms |")
     print(f"|{'-' * (width + 2)}|---:|")
     for label, value in rows:
-        print(f"| {label.ljust(width)} | {value} |")
-    print(f"\n{os.cpu_count()} cores, shared: figures are noisy; compare runs made one after the other")
+        print(f"| {label.ljust(width)} | {value:.3f} |")
+    print(f"\n{os.cpu_count()} cores, shared: figures are noisy; compare trees with --compare REV (alternating runs)")
 
 
 if __name__ == "__main__":
