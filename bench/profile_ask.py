@@ -128,15 +128,21 @@ def inline_threadpool() -> Iterator[None]:
     import fastapi.dependencies.utils
     import fastapi.routing
 
+    import faqbot.api
+
     async def inline(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         return func(*args, **kwargs)
 
-    saved = fastapi.routing.run_in_threadpool, fastapi.dependencies.utils.run_in_threadpool
-    fastapi.routing.run_in_threadpool = fastapi.dependencies.utils.run_in_threadpool = inline  # type: ignore[assignment]
+    # FastAPI's own hops, and faqbot.api's where it makes its own
+    modules = [m for m in (fastapi.routing, fastapi.dependencies.utils, faqbot.api) if hasattr(m, "run_in_threadpool")]
+    saved = [m.run_in_threadpool for m in modules]  # type: ignore[attr-defined]
+    for module in modules:
+        module.run_in_threadpool = inline  # type: ignore[attr-defined]
     try:
         yield
     finally:
-        fastapi.routing.run_in_threadpool, fastapi.dependencies.utils.run_in_threadpool = saved
+        for module, original in zip(modules, saved):
+            module.run_in_threadpool = original  # type: ignore[attr-defined]
 
 
 async def post(app: Any, path: str, payload: dict[str, Any]) -> tuple[int, bytes]:

@@ -71,9 +71,10 @@ class AskRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("question is empty; type a question about a medicine")
-        if any("\ud800" <= ch <= "\udfff" for ch in value):  # a lone surrogate from a JSON escape is not text
-            raise ValueError("question holds an invalid character (a lone UTF-16 surrogate); send plain Unicode text")
-        value = _visible(value)
+        if not (value.isascii() and value.isprintable()):  # printable ASCII (most questions) has nothing to remove
+            if any("\ud800" <= ch <= "\udfff" for ch in value):  # a lone surrogate from a JSON escape is not text
+                raise ValueError("question holds an invalid character (a lone UTF-16 surrogate); send plain Unicode text")
+            value = _visible(value)
         if not any(ch.isalnum() for ch in value):
             raise ValueError(
                 "question has no letter or digit (only invisible characters, control characters or punctuation); "
