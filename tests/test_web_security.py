@@ -161,6 +161,20 @@ def test_hostile_question_and_passage_show_as_text_in_the_chat(base_url: str, pa
     assert page.evaluate("typeof window.__xss") == "undefined"
 
 
+@pytest.mark.browser
+def test_api_docs_work_in_the_browser_from_this_server_alone(base_url: str, page: Page) -> None:
+    response = httpx.get(base_url + "/docs")
+    assert response.status_code == 200
+    assert response.headers.get("x-content-type-options") == "nosniff" and response.headers.get("x-frame-options") == "DENY"
+    # Swagger UI starts itself with an inline script: the API docs are the one page without the strict policy
+    assert "content-security-policy" not in response.headers
+    elsewhere: list[str] = []
+    page.on("request", lambda r: None if r.url.startswith(base_url) else elsewhere.append(r.url))
+    page.goto(base_url + "/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/ask").first).to_be_visible()
+    assert elsewhere == []
+
+
 def test_report_needs_the_token_when_one_is_configured(tmp_path) -> None:
     data = tmp_path / "data"
     data.mkdir()

@@ -19,6 +19,7 @@ from faqbot.lexicon import drug_suffixes, known_drug_lines, topic_words
 from faqbot.pages import normalise_name
 
 WORD_RE = re.compile(r"[a-z]+")
+WORDS_REMEMBERED = 50_000  # words whose reading (drug name or not, known or not) is kept; then forgotten at once
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,28 @@ class DrugMatcher:
         self.absent = {n for n in known_drug_names() if n not in self.names}
         phrases = sorted((n for n in self.absent if " " in n), key=len, reverse=True)
         self._absent_regex = re.compile(r"\b(" + "|".join(re.escape(n) for n in phrases) + r")\b") if phrases else None
+        self._words: dict[str, tuple[str | None, str] | None] = {}
+
+    def _word(self, word: str) -> tuple[str | None, str] | None:
+        """(doc_id, how) for one word that no exact name covers: a drug without a page, a misspelt name; else None.
+
+        Remembered per word: the typo search runs once per word rather than once per question that uses it.
+        """
+        if word in self._words:
+            return self._words[word]
+        named: tuple[str | None, str] | None = None
+        if word in self.absent:
+            named = (None, "absent")
+        elif len(word) < 6 or word in STOPWORDS:
+            named = None
+        elif (best := process.extractOne(word, self._single, scorer=fuzz.ratio, score_cutoff=84)) is not None:
+            named = (self.names[best[0]][0], "fuzzy")
+        elif word.endswith(self._suffixes) or process.extractOne(word, self.absent, scorer=fuzz.ratio, score_cutoff=88):
+            named = (None, "absent")
+        if len(self._words) >= WORDS_REMEMBERED:  # a bound, whatever visitors type
+            self._words.clear()
+        self._words[word] = named
+        return named
 
     def find(self, question: str) -> list[DrugMatch]:
         """Drugs named in the question, in order of appearance, one match per drug."""
@@ -124,22 +147,9 @@ class DrugMatcher:
             if any(a <= m.start() < b for a, b in covered):
                 continue
             word = m.group(0)
-            if word in self.absent:
-                found.append(DrugMatch(None, word, "absent", m.start()))
-                continue
-            if len(word) < 6 or word in STOPWORDS:
-                continue
-            best = process.extractOne(word, self._single, scorer=fuzz.ratio, score_cutoff=84)
-            if best is not None:
-                doc_id, _ = self.names[best[0]]
-                found.append(DrugMatch(doc_id, word, "fuzzy", m.start()))
-                continue
-            if word.endswith(self._suffixes):
-                found.append(DrugMatch(None, word, "absent", m.start()))
-                continue
-            near_absent = process.extractOne(word, self.absent, scorer=fuzz.ratio, score_cutoff=88)
-            if near_absent is not None:
-                found.append(DrugMatch(None, word, "absent", m.start()))
+            named = self._word(word)
+            if named is not None:
+                found.append(DrugMatch(named[0], word, named[1], m.start()))
         found.sort(key=lambda d: d.start)
         unique: list[DrugMatch] = []
         seen: set[str] = set()
@@ -158,6 +168,11 @@ class Analyser:
         self.index = index
         self.matcher = DrugMatcher(index)
         self._topics = topic_words()
+        self._unknown_words: dict[str, bool] = {}
+        # each page's drug names as stems: left out of BM25 and topic matching for a question about it
+        self._name_tokens = {
+            doc_id: frozenset(t for name in drug.names for t in tokenize(name)) for doc_id, drug in index.drugs.items()
+        }
 
     def unknown_words(self, question: str) -> list[str]:
         """Words that look like names nothing here knows (a brand without a page, say).
@@ -165,16 +180,21 @@ class Analyser:
         A word counts when the pages never use it and the model's English vocabulary has no
         entry for it.
         """
-        vocab = self.index.bm25.vocab_dict
-        found = []
-        for word in WORD_RE.findall(question.lower()):
-            if len(word) < 5 or word in STOPWORDS or word in self._topics or word in wordpiece_vocab():
-                continue
-            stems = tokenize(word)
-            if any(stem in vocab or stem in wordpiece_stems() for stem in stems):
-                continue
-            found.append(word)
-        return found
+        return [word for word in WORD_RE.findall(question.lower()) if self._unknown(word)]
+
+    def _unknown(self, word: str) -> bool:
+        """Whether one word looks like a name nothing here knows; remembered per word."""
+        unknown = self._unknown_words.get(word)
+        if unknown is None:
+            vocab = self.index.bm25.vocab_dict
+            unknown = not (
+                len(word) < 5 or word in STOPWORDS or word in self._topics or word in wordpiece_vocab()
+                or any(stem in vocab or stem in wordpiece_stems() for stem in tokenize(word))
+            )  # fmt: skip
+            if len(self._unknown_words) >= WORDS_REMEMBERED:
+                self._unknown_words.clear()
+            self._unknown_words[word] = unknown
+        return unknown
 
     def analyse(
         self, question: str, *, locked: bool = True, drug: str | None = None, conversation_drug: str | None = None
@@ -210,9 +230,7 @@ class Analyser:
                     "this information is kept for reference only."
                 )
             notices += [f"No page here covers '{m.matched}'; this answer is about {drugs[target[0].doc_id].title}." for m in absent]
-        name_tokens = {t for m in known for t in tokenize(m.matched)} | {
-            t for m in target if m.doc_id for name in drugs[m.doc_id].names for t in tokenize(name)
-        }
+        name_tokens = {t for m in known for t in tokenize(m.matched)}.union(*(self._name_tokens[m.doc_id] for m in target if m.doc_id))
         return Question(
             text=text, tokens=[t for t in tokenize(text) if t not in name_tokens], target=target, absent=absent,
             name_tokens=name_tokens, topic_tokens=topic_tokens(text) - name_tokens, no_page=no_page, notices=notices,

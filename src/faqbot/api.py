@@ -17,6 +17,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import JSONResponse
 from fastapi_offline import FastAPIOffline
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -70,9 +71,10 @@ class AskRequest(BaseModel):
         value = value.strip()
         if not value:
             raise ValueError("question is empty; type a question about a medicine")
-        if any("\ud800" <= ch <= "\udfff" for ch in value):  # a lone surrogate from a JSON escape is not text
-            raise ValueError("question holds an invalid character (a lone UTF-16 surrogate); send plain Unicode text")
-        value = _visible(value)
+        if not (value.isascii() and value.isprintable()):  # printable ASCII (most questions) has nothing to remove
+            if any("\ud800" <= ch <= "\udfff" for ch in value):  # a lone surrogate from a JSON escape is not text
+                raise ValueError("question holds an invalid character (a lone UTF-16 surrogate); send plain Unicode text")
+            value = _visible(value)
         if not any(ch.isalnum() for ch in value):
             raise ValueError(
                 "question has no letter or digit (only invisible characters, control characters or punctuation); "
@@ -290,6 +292,36 @@ class BodyLimit:
         await response({"type": "http"}, _empty_receive, send)
 
 
+class SecurityHeaders:
+    """The security headers on every response, the CSP on all but the API docs (Swagger UI starts itself with an
+    inline script); a header the app set itself is kept. Plain ASGI: starlette's @app.middleware("http") costs
+    every request a task group and two memory streams."""
+
+    COMMON: tuple[tuple[bytes, bytes], ...] = (
+        (b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer"), (b"x-frame-options", b"DENY"),
+    )  # fmt: skip
+    ALL = ((b"content-security-policy", CSP.encode("latin-1")), *COMMON)
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        wanted = self.COMMON if scope["path"].startswith(("/docs", "/redoc")) else self.ALL
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", ()))
+                present = {name.lower() for name, _ in headers}
+                headers += [(name, value) for name, value in wanted if name not in present]
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
 class HeadAsGet:
     """HEAD is answered wherever GET is (monitoring tools send HEAD): the GET response without its body."""
 
@@ -415,6 +447,11 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         except FaqbotError as exc:
             raise HTTPException(status_code=503, detail=str(exc)) from exc
 
+    async def current_answerer() -> Answerer:
+        """answerer(), without a thread hop while no new build needs looking for (nearly every request)."""
+        ready = holder.ready()
+        return ready if ready is not None else await run_in_threadpool(answerer)
+
     @app.exception_handler(RequestValidationError)
     async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _describe(list(exc.errors()))}, status_code=422)
@@ -428,15 +465,7 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
 
     app.add_middleware(BodyLimit)  # added first, so innermost: its 413 gets the headers below (and CORS)
 
-    @app.middleware("http")
-    async def security_headers(request: Request, call_next: Any) -> Any:
-        response = await call_next(request)
-        if not request.url.path.startswith(("/docs", "/redoc")):  # Swagger UI starts itself with an inline script
-            response.headers.setdefault("Content-Security-Policy", CSP)
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        return response
+    app.add_middleware(SecurityHeaders)
 
     if settings.cors_origins:
         app.add_middleware(
@@ -450,7 +479,11 @@ def create_app(settings: Settings | None = None, holder: AnswererHolder | None =
         summary="Answer a question with a cited passage, or abstain",
         responses=_errors(413, 415, 422, 503),
     )
-    def ask(body: AskRequest, ans: Answerer = Depends(answerer)) -> dict[str, Any]:
+    async def ask(body: AskRequest, ans: Answerer = Depends(current_answerer)) -> dict[str, Any]:
+        # the whole answer in one thread hop: a plain def route takes three (its dependency, itself, the response check)
+        return await run_in_threadpool(_answer, body, ans)
+
+    def _answer(body: AskRequest, ans: Answerer) -> dict[str, Any]:
         if body.drug is not None and body.drug not in ans.index.drugs:
             raise HTTPException(
                 status_code=422, detail=f"drug: unknown doc_id {body.drug[:80]!r}; use one of the doc_ids from GET /drugs"

@@ -86,12 +86,19 @@ def _pattern(phrase: str) -> str:
     return r"\b" + re.escape(stem).replace(r"\ ", r"[\s-]+") + r"(?:s|es)?\b"
 
 
+# names come from visitors' questions: what is remembered about them is bounded, then forgotten at once
+PATTERNS_REMEMBERED = 2_000  # compiled patterns, one per set of names
+ANSWERS_REMEMBERED = 20_000  # whether a passage names a set of names
+
+
 class Mentions:
     """Tests whether a passage names a drug, or a class the pages put it in."""
 
     def __init__(self, texts: Iterable[str]) -> None:
         self.classes = find_classes(texts)
         self._cache: dict[tuple[str, ...], re.Pattern[str]] = {}
+        # (names, text) -> whether text names them: a pair of drugs asked about again is not searched for again
+        self._found: dict[tuple[tuple[str, ...], str], bool] = {}
 
     def terms(self, names: Iterable[str]) -> list[str]:
         """A drug's names and the classes any of them belongs to."""
@@ -102,13 +109,23 @@ class Mentions:
 
     def matcher(self, names: Iterable[str]) -> re.Pattern[str]:
         key = tuple(sorted({n.lower() for n in names if n}))
-        if key not in self._cache:
-            terms = self.terms(key)
-            self._cache[key] = re.compile("|".join(_pattern(t) for t in terms) or r"(?!)", re.IGNORECASE)
-        return self._cache[key]
+        pattern = self._cache.get(key)
+        if pattern is None:
+            pattern = re.compile("|".join(_pattern(t) for t in self.terms(key)) or r"(?!)", re.IGNORECASE)
+            if len(self._cache) >= PATTERNS_REMEMBERED:
+                self._cache.clear()
+            self._cache[key] = pattern
+        return pattern
 
     def mentioned(self, text: str, names: Iterable[str]) -> bool:
-        return self.matcher(names).search(text) is not None
+        names = tuple(names)
+        found = self._found.get((names, text))
+        if found is None:
+            found = self.matcher(names).search(text) is not None
+            if len(self._found) >= ANSWERS_REMEMBERED:
+                self._found.clear()
+            self._found[(names, text)] = found
+        return found
 
 
 # "<drug> is a/an <class>", "... classified as a/an <class>", "... and a/an <class>": where a page names its drug's classes

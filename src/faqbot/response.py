@@ -32,20 +32,29 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+Sentence = tuple[int, int, frozenset[str]]  # start, end, the sentence's word stems
+
+
+def sentences(text: str) -> list[Sentence]:
+    """Each sentence or list line of text with its stems: what highlighting a passage needs of it."""
+    return [(a, b, frozenset(tokenize(text[a:b]))) for a, b in sentence_spans(text)]
+
+
 def highlight(text: str, query_tokens: set[str], max_spans: int = 2) -> list[list[int]]:
     """The sentence(s) of text that share the most words with the question, as [start, end] offsets."""
-    spans = sentence_spans(text)
+    return best_sentences(sentences(text), query_tokens, max_spans)
+
+
+def best_sentences(spans: list[Sentence], query_tokens: set[str], max_spans: int = 2) -> list[list[int]]:
+    """highlight() over sentences already split and stemmed (see Responder.sentences)."""
     if not spans:
         return []
     if len(spans) == 1 or not query_tokens:
-        return [list(spans[0])]
-    scored = []
-    for i, (a, b) in enumerate(spans):
-        overlap = len(query_tokens & set(tokenize(text[a:b])))
-        scored.append((overlap, -i, a, b))
+        return [[spans[0][0], spans[0][1]]]
+    scored = [(len(query_tokens & tokens), -i, a, b) for i, (a, b, tokens) in enumerate(spans)]
     best = max(s[0] for s in scored)
     if best == 0:
-        return [list(spans[0])]
+        return [[spans[0][0], spans[0][1]]]
     top = sorted((s for s in scored if s[0] == best), key=lambda s: -s[1])[:max_spans]
     return [[a, b] for _, _, a, b in sorted(top, key=lambda s: s[2])]
 
@@ -55,6 +64,14 @@ class Responder:
 
     def __init__(self, index: Index) -> None:
         self.index = index
+        # chunk row -> its sentences with their stems, split once per passage shown rather than once per answer
+        self._sentences: dict[int, list[Sentence]] = {}
+
+    def sentences(self, c: int) -> list[Sentence]:
+        found = self._sentences.get(c)
+        if found is None:
+            found = self._sentences[c] = sentences(self.index.chunks[c].text)
+        return found
 
     def passage(self, c: int, score: float, query_tokens: set[str]) -> dict[str, Any]:
         chunk: Chunk = self.index.chunks[c]
@@ -66,7 +83,7 @@ class Responder:
             "section": chunk.section,
             "question": chunk.question,
             "text": chunk.text,
-            "highlights": highlight(chunk.text, query_tokens),
+            "highlights": best_sentences(self.sentences(c), query_tokens),
             "score": round(score, 4),
             "url": f"/pages/{chunk.doc_id}#{chunk.anchor}",
             "source_path": chunk.source_path,
