@@ -58,7 +58,7 @@ class Coverage:
         """(share of the question's weight in passage c, share found nowhere on the page)."""
         if not question_tokens:
             return 1.0, 0.0
-        weights = {t: self._idf.get(t, self._unseen) for t in question_tokens}
+        weights = {t: self._idf.get(t, self._unseen) for t in sorted(question_tokens)}  # one order: the same sums in every process
         total = sum(weights.values())
         page = self.page_tokens.get(doc_id, set())
         found = sum(w for t, w in weights.items() if t in self.tokens[c])

@@ -64,6 +64,9 @@ class Ranker:
         self.is_faq = np.array([float(c.kind == "faq") for c in index.chunks])
         # 1 for the second and later parts of a split section: the first part usually opens the topic
         self.later_part = np.array([float(c.part > 1) for c in index.chunks])
+        # per page, its rows of the vector table (passages, then FAQ questions), for a drug-locked search
+        doc_of_vector = np.array([c.doc_id for c in index.chunks], dtype=object)[index.vector_chunk]
+        self.vector_rows = {d: np.flatnonzero(doc_of_vector == d) for d in index.chunk_rows}
 
     def _topic_of(self, chunk: Chunk) -> set[str]:
         if chunk.kind == "section":
@@ -98,7 +101,7 @@ class Ranker:
                     dense_query = f"{title}: {text}"
             qv = self.embedder.encode([dense_query])[0]
             if doc_ids is not None:
-                vec_rows = np.flatnonzero(np.isin(index.vector_chunk, rows))
+                vec_rows = np.concatenate([self.vector_rows[d] for d in doc_ids if d in self.vector_rows])
                 scores = index.vectors[vec_rows] @ qv
                 np.maximum.at(dense, index.vector_chunk[vec_rows], scores)
                 # vector rows below len(chunks) are the passages themselves; the rest are FAQ questions
