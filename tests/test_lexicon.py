@@ -8,8 +8,17 @@ from faqbot.analysis import DrugMatcher, known_drug_names, wordpiece_vocab
 from faqbot.embedding import HashingEmbedder
 from faqbot.index import build_index, load_index
 from faqbot.lexical import STOPWORDS, _stemmer, tokenize
-from faqbot.lexicon import drug_suffixes, edge_words, generic_heads, known_drug_lines, pick_words, stem_aliases, topic_words
-from faqbot.mentions import Mentions
+from faqbot.lexicon import (
+    class_heads,
+    drug_suffixes,
+    edge_words,
+    generic_heads,
+    known_drug_lines,
+    pick_words,
+    stem_aliases,
+    topic_words,
+)
+from faqbot.mentions import Mentions, own_classes
 from faqbot.pages import normalise_name
 from faqbot.report import build_report
 from faqbot.retrieval import Answerer
@@ -126,3 +135,12 @@ def test_edge_word_left_by_a_removed_drug_name_does_not_split_a_report_group(wor
     questions = ["alcohol", f"warfarin {word} alcohol", f"alcohol {word} coumadin"]
     groups = unanswered_groups_of(questions, index)
     assert groups == [sorted(questions)], f"'{word}' left at the end of a question without its drug name made groups {groups}"
+
+
+@pytest.mark.parametrize("head", sorted(class_heads()))
+def test_class_head_names_a_class_only_with_the_word_before_it(head: str) -> None:
+    assert head.isalpha() and head == head.lower(), f"'{head}' must be one lower-case word"
+    assert head not in generic_heads(), f"'{head}' is a generic head, which never names a class: the entry does nothing"
+    classes = own_classes(f"Fooxetine is a long-acting calcium channel {head}.", ["Fooxetine"])
+    assert f"channel {head}" in classes, f"'channel {head}' should be Fooxetine's class"
+    assert head not in classes, f"'{head}' alone was taken for a class: every passage naming any {head} would speak of Fooxetine"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from faqbot.lexical import STOPWORDS
-from faqbot.lexicon import generic_heads
+from faqbot.lexicon import class_heads, generic_heads
 
 # "<class> (such as <members>", members running to the end of the clause; found in two steps: the keyword and
 # its members, then the class: up to 60 letters, digits, spaces, hyphens or apostrophes just before it
@@ -135,10 +135,7 @@ CLASS_END_RE = re.compile(
     r"\s+(?:of|that|with|which|in|for|and|known|to|made|used|directed|against|from|by|at)\b.*$", re.IGNORECASE
 )
 # class head nouns that name a class only with the word before them: "calcium channel blocker", not "blocker"
-MODIFIED_HEADS = frozenset({
-    "agent", "antagonist", "antibody", "antigen", "blocker", "ester", "inhibitor", "modulator", "replacement",
-    "therapy", "drug", "medicine",
-})  # fmt: skip
+MODIFIED_HEADS = class_heads()
 BRACKETED_RE = re.compile(r"\(([^()]{2,40})\)")
 
 

@@ -70,3 +70,9 @@ def generic_heads() -> frozenset[str]:
 def edge_words() -> frozenset[str]:
     """Words a removed drug name leaves stranded at a question's ends ("and potassium"), dropped in the report."""
     return frozenset(_lines("edge_words.txt"))
+
+
+@cache
+def class_heads() -> frozenset[str]:
+    """Head nouns that name a drug class only with the word before them ("channel blocker", not "blocker")."""
+    return frozenset(_lines("class_heads.txt"))
