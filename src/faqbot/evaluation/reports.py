@@ -238,6 +238,8 @@ def run_cli(args: argparse.Namespace, settings: Settings) -> int:
             split: {k: round(v, 4) for k, v in gate_metrics([o for o in results["full"] if o.case.split == split]).items()}
             for split in HEADLINE_SPLITS
         }
+        if clarifying:
+            baseline["clarify"] = {"answered_right_after_pick": round(report["clarify"]["all"]["answered_right_after_pick"], 4)}
         (args.gold.parent / "baseline.json").write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n")
         print(f"recorded the gate's baseline in {args.gold.parent / 'baseline.json'}")
     print(md)
