@@ -182,14 +182,17 @@ def test_ranking_is_the_one_fuse_of_the_signals(index) -> None:
 
 def test_a_page_says_which_classes_its_own_drug_is_in() -> None:
     text = (
+        "*   Fooxetine is used as an adjunct to talking therapy\n"
         "**Pharmacological Classification:** Fooxetine is an antidepressant of the selective serotonin reuptake "
         "inhibitor (SSRI) class. It is classified as a long-acting calcium channel blocker. "
-        "Aspirin is a salicylate. It is a platelet inhibitor. Fooxetine is a treatment for low mood."
+        "Aspirin is a salicylate. It is a platelet inhibitor. Fooxetine is a treatment for low mood.\n"
+        "Fooxetine is a prodrug. Fooxetine is a protein made in yeast cells."
     )
     classes = own_classes(text, ["Fooxetine"])
     assert {"antidepressant", "ssri", "channel blocker"} <= classes
-    # a head that needs its modifier, another drug's sentence and the "It" after it, and a use are no classes
-    assert not classes & {"inhibitor", "blocker", "salicylate", "platelet inhibitor", "treatment"}
+    # a head that needs its modifier, another drug's sentence and the "It" after it, a use, a list item
+    # without a stop, and sentences that describe the drug without classifying it give no classes
+    assert not classes & {"inhibitor", "blocker", "salicylate", "platelet inhibitor", "treatment", "adjunct", "prodrug", "protein"}
 
 
 def test_a_second_drug_with_a_page_is_answered_only_from_a_passage_about_it_or_its_class(index) -> None:

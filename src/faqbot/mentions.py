@@ -140,7 +140,11 @@ BRACKETED_RE = re.compile(r"\(([^()]{2,40})\)")
 
 
 def own_classes(text: str, names: Iterable[str]) -> set[str]:
-    """The classes a page puts its own drug in, from its sentences that say what the drug is.
+    """The classes a page puts its own drug in, from its sentences that classify the drug.
+
+    Only sentences that speak of a class ("Pharmacological Classification: ...", "It is classified as
+    ..."): "Omeprazole is a prodrug" or "Interferon beta-1a is a glycoprotein made in ..." describe the
+    drug without putting it in a group a passage about another drug would name.
 
     "Prednisone is a synthetic glucocorticoid (corticosteroid)" gives "glucocorticoid" and
     "corticosteroid"; "an antidepressant of the selective serotonin reuptake inhibitor (SSRI) class"
@@ -151,10 +155,14 @@ def own_classes(text: str, names: Iterable[str]) -> set[str]:
     subject = re.compile(r"^(?:[^:]{0,40}:\s*)?(?:" + "|".join(re.escape(n) for n in lowered) + r"|it)\b", re.IGNORECASE)
     classes: set[str] = set()
     previous = False  # "It is classified as ..." speaks of the drug when the sentence before did
-    for sentence in re.split(r"(?<=\.)\s+", text.replace("*", "")):
+    for sentence in re.split(r"(?<=\.)\s+|\s*\n\s*", text.replace("*", "")):  # sentences, and lines (list items end without a stop)
         first = subject.match(sentence)
         about = first is not None and (first.group(0).lower().split()[-1] != "it" or previous)
-        previous = about and bool(re.search(r"\b(?:is (?:a|an)|classified as)\b", sentence, re.IGNORECASE))
+        previous = (
+            about
+            and bool(re.search(r"\bclass", sentence, re.IGNORECASE))  # a sentence that classifies the drug
+            and bool(re.search(r"\b(?:is (?:a|an)|classified as)\b", sentence, re.IGNORECASE))
+        )
         if not previous:
             continue
         for m in OWN_CLASS_RE.finditer(sentence):
