@@ -141,6 +141,6 @@ def test_edge_word_left_by_a_removed_drug_name_does_not_split_a_report_group(wor
 def test_class_head_names_a_class_only_with_the_word_before_it(head: str) -> None:
     assert head.isalpha() and head == head.lower(), f"'{head}' must be one lower-case word"
     assert head not in generic_heads(), f"'{head}' is a generic head, which never names a class: the entry does nothing"
-    classes = own_classes(f"Fooxetine is a long-acting calcium channel {head}.", ["Fooxetine"])
+    classes = own_classes(f"Pharmacological Classification: Fooxetine is a long-acting calcium channel {head}.", ["Fooxetine"])
     assert f"channel {head}" in classes, f"'channel {head}' should be Fooxetine's class"
     assert head not in classes, f"'{head}' alone was taken for a class: every passage naming any {head} would speak of Fooxetine"
