@@ -10,6 +10,7 @@ from faqbot.index import build_index, load_index
 from faqbot.lexical import STOPWORDS, _stemmer, tokenize
 from faqbot.lexicon import (
     class_heads,
+    class_qualifiers,
     drug_suffixes,
     edge_words,
     generic_heads,
@@ -144,3 +145,11 @@ def test_class_head_names_a_class_only_with_the_word_before_it(head: str) -> Non
     classes = own_classes(f"Pharmacological Classification: Fooxetine is a long-acting calcium channel {head}.", ["Fooxetine"])
     assert f"channel {head}" in classes, f"'channel {head}' should be Fooxetine's class"
     assert head not in classes, f"'{head}' alone was taken for a class: every passage naming any {head} would speak of Fooxetine"
+
+
+@pytest.mark.parametrize("word", sorted(class_qualifiers()))
+def test_class_qualifier_is_not_part_of_the_class_name(word: str) -> None:
+    assert word.isalpha() and word == word.lower(), f"'{word}' must be one lower-case word"
+    assert word not in STOPWORDS, f"'{word}' is a stop word, which already ends a class name: the entry does nothing"
+    mentions = Mentions([f"Avoid {word} anticoagulants such as aspirin."])
+    assert mentions.mentioned("Do not take anticoagulants with it.", ["aspirin"]), f"'{word} anticoagulants' was taken for the class"

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable
 
 from faqbot.lexical import STOPWORDS
-from faqbot.lexicon import class_heads, generic_heads
+from faqbot.lexicon import class_heads, class_qualifiers, generic_heads
 
 # "<class> (such as <members>", members running to the end of the clause; found in two steps: the keyword and
 # its members, then the class: up to 60 letters, digits, spaces, hyphens or apostrophes just before it
@@ -21,6 +21,7 @@ HEAD_RE = re.compile(r"[A-Za-z0-9'’ -]{2,60}$")
 MEMBER_SPLIT_RE = re.compile(r",\s*|\s+(?:and|or|and/or)\s+")
 # heads too general to be a class: "medicines such as warfarin" says nothing about warfarin's class
 GENERIC_HEADS = generic_heads()
+CLASS_QUALIFIERS = class_qualifiers()  # "strong CYP3A inhibitors such as": not part of the class's name
 CLASS_WORDS = 2  # a class is named by at most its last two words ("ace inhibitors", "blood thinners")
 
 
@@ -33,7 +34,7 @@ def class_phrases(before: str) -> list[str]:
     original = re.findall(r"[A-Za-z0-9][A-Za-z0-9'-]*", before)
     phrase: list[str] = []
     for word in reversed([w.lower() for w in original]):
-        if word in STOPWORDS or word in ("other", "certain", "some", "many", "strong", "moderate") or len(phrase) == CLASS_WORDS:
+        if word in STOPWORDS or word in CLASS_QUALIFIERS or len(phrase) == CLASS_WORDS:
             break
         phrase.insert(0, word)
     if not phrase or (len(phrase) == 1 and phrase[0] in GENERIC_HEADS):

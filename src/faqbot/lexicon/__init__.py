@@ -76,3 +76,9 @@ def edge_words() -> frozenset[str]:
 def class_heads() -> frozenset[str]:
     """Head nouns that name a drug class only with the word before them ("channel blocker", not "blocker")."""
     return frozenset(_lines("class_heads.txt"))
+
+
+@cache
+def class_qualifiers() -> frozenset[str]:
+    """Words before a class name that are not part of it ("strong CYP3A inhibitors such as ...")."""
+    return frozenset(_lines("class_qualifiers.txt"))
