@@ -51,9 +51,10 @@ class Model:
     kinds: list[str] = field(default_factory=list)
     kind_weights: list[list[float]] = field(default_factory=list)
     fitted_on: str = "defaults"
-    # the vector models' weights as arrays, made once per fitted list (not saved)
-    _kind_matrix: tuple[int, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
-    _aspect_vector: tuple[int, np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+    # the vector models' weights as arrays, made once per fitted list (not saved); each holds the list it was
+    # made from, so a list fitted later is never mistaken for it (an id() could be reused by a new list)
+    _kind_matrix: tuple[list[list[float]], np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+    _aspect_vector: tuple[list[float], np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, models_dir: Path | None = None) -> Model:
@@ -103,16 +104,16 @@ class Model:
         """Log-odds that a question asks about an aspect the pages cover (0 without a fitted model)."""
         if not self.aspect or query_vector is None or len(self.aspect) != len(query_vector) + 1:
             return 0.0
-        if self._aspect_vector is None or self._aspect_vector[0] != id(self.aspect):
-            self._aspect_vector = (id(self.aspect), np.array(self.aspect[:-1]))
+        if self._aspect_vector is None or self._aspect_vector[0] is not self.aspect:
+            self._aspect_vector = (self.aspect, np.array(self.aspect[:-1]))
         return float(np.dot(self._aspect_vector[1], query_vector) + self.aspect[-1])
 
     def kind_log_probs(self, query_vector: np.ndarray | None) -> np.ndarray | None:
         """log P(kind | question) for each of self.kinds; None without a fitted kind model or a query vector."""
         if not self.kinds or query_vector is None or len(self.kind_weights) != len(query_vector) + 1:
             return None
-        if self._kind_matrix is None or self._kind_matrix[0] != id(self.kind_weights):
-            self._kind_matrix = (id(self.kind_weights), np.array(self.kind_weights, dtype=np.float32))
+        if self._kind_matrix is None or self._kind_matrix[0] is not self.kind_weights:
+            self._kind_matrix = (self.kind_weights, np.array(self.kind_weights, dtype=np.float32))
         matrix = self._kind_matrix[1]
         scores = query_vector @ matrix[:-1] + matrix[-1]
         scores = scores - scores.max()
