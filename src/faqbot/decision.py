@@ -130,8 +130,11 @@ class Decider:
         if other is not None and ranked:
             # a second drug: only a passage that names it (or a class the pages put it in) answers
             # passages naming the drug (or a class the pages list it in) come before those naming only its own class
-            named = [c for c in ranked if self._names_other(c, {d: terms[0] for d, terms in other.items()})]
-            speaking = named + [c for c in ranked if c not in set(named) and self._names_other(c, {d: terms[1] for d, terms in other.items()})]
+            names = {d: terms[0] for d, terms in other.items()}
+            classes = {d: terms[1] for d, terms in other.items()}
+            named = [c for c in ranked if self._names_other(c, names)]
+            by_name = set(named)
+            speaking = named + [c for c in ranked if c not in by_name and self._names_other(c, classes)]
             if speaking:
                 first = set(speaking)
                 ranked = speaking + [c for c in ranked if c not in first]
