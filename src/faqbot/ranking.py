@@ -65,8 +65,10 @@ class Ranker:
         # 1 for the second and later parts of a split section: the first part usually opens the topic
         self.later_part = np.array([float(c.part > 1) for c in index.chunks])
         # per page, its rows of the vector table (passages, then FAQ questions), for a drug-locked search
-        doc_of_vector = np.array([c.doc_id for c in index.chunks], dtype=object)[index.vector_chunk]
-        self.vector_rows = {d: np.flatnonzero(doc_of_vector == d) for d in index.chunk_rows}
+        rows_of: dict[str, list[int]] = {}
+        for row, c in enumerate(index.vector_chunk.tolist()):
+            rows_of.setdefault(index.chunks[c].doc_id, []).append(row)
+        self.vector_rows = {d: np.array(rows, dtype=np.int64) for d, rows in rows_of.items()}
 
     def _topic_of(self, chunk: Chunk) -> set[str]:
         if chunk.kind == "section":
