@@ -146,13 +146,13 @@ def _log_softmax(scores: np.ndarray) -> np.ndarray:
     return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
 
 
-def fit_kinds(cands: list[_Candidates], n_keys: int, log: Any) -> tuple[np.ndarray, list[np.ndarray]]:
+def fit_kinds(cands: list[_Candidates], n_keys: int, log: Any) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
     """The question-kind model: from the query vector, which kind of passage (prior key) answers.
 
     Trained on dev's answerable questions, each labelled with the kinds of its relevant passages.
     Fills every candidate's "kind" signal with its question's out-of-fold log-probabilities (5 folds,
     L2 chosen by their log loss), so the ranking weights are fitted on the signal as unseen
-    questions get it. Returns the weights fitted on all of them, and each fold's.
+    questions get it. Returns the weights fitted on all of them, each fold's, and each case's fold.
     """
     x = np.array([c.query_vector for c in cands])
     y = np.zeros((len(cands), n_keys))
@@ -178,7 +178,7 @@ def fit_kinds(cands: list[_Candidates], n_keys: int, log: Any) -> tuple[np.ndarr
     accuracy = float(np.mean([y[i, log_p[i].argmax()] > 0 for i in np.flatnonzero(labelled)]))
     print(f"question-kind model: {int(labelled.sum())} dev questions, {n_keys} kinds; L2 {l2}, 5-fold log loss "
           f"{log_loss:.3f}, top kind right {accuracy:.3f}", file=log)  # fmt: skip
-    return fit_softmax(x[labelled], y[labelled], l2), fold_weights
+    return fit_softmax(x[labelled], y[labelled], l2), fold_weights, {c.case_id: int(folds[i]) for i, c in enumerate(cands)}
 
 
 def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[Case] | None = None) -> Model:
@@ -198,7 +198,7 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[
     keys: dict[str, int] = {}
     cands = _collect(answerer, [c for c in dev if c.answerable], keys)
     n_keys, n_sig = len(keys), len(SIGNALS)
-    kind_weights, fold_kind_weights = fit_kinds(cands, n_keys, log)
+    kind_weights, fold_kind_weights, fold_of = fit_kinds(cands, n_keys, log)
     folds = [cands[0::2], cands[1::2]]
     best_l2, best_cv = 1.0, -1.0
     for l2 in (0.01, 0.03, 0.1, 0.3, 1.0):
@@ -218,7 +218,6 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[
 
     model.kinds = sorted(keys, key=keys.__getitem__)
     # each question the kind model was trained on is ranked by the model of the fold that left it out
-    fold_of = {c.case_id: i % 5 for i, c in enumerate(cands)}
     by_id = {}
     for f in range(5):
         model.kind_weights = _rounded(fold_kind_weights[f])
