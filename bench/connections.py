@@ -18,7 +18,6 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -29,18 +28,14 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from bench import free_port  # bench/bench.py: this script's folder is on sys.path
+
 REPO = Path(__file__).resolve().parents[1]
 QUESTIONS = [
     "warfarin dose", "can I take ibuprofen with warfarin", "side effects of metformin", "is paracetamol safe in pregnancy",
     "lemtrada infusion reactions", "what is sertraline used for", "amoxicillin for children", "how does omeprazole work",
     "what is the capital of france", "metformin and alcohol",
 ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
