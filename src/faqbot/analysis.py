@@ -17,6 +17,7 @@ from faqbot.index import Index
 from faqbot.lexical import STOPWORDS, tokenize
 from faqbot.lexicon import drug_suffixes, known_drug_lines, topic_words
 from faqbot.pages import normalise_name
+from faqbot.vocabulary import generic_name, quoted_name, vocabulary
 
 WORD_RE = re.compile(r"[a-z]+")
 WORDS_REMEMBERED = 50_000  # words whose reading (drug name or not, known or not) is kept; then forgotten at once
@@ -102,6 +103,7 @@ class DrugMatcher:
         self._regex = re.compile(r"\b(" + "|".join(re.escape(n) for n in self._patterns) + r")\b") if self.names else None
         self._single = [n for n in self.names if " " not in n and len(n) >= 5]
         self._suffixes = drug_suffixes()
+        vocabulary()  # read now, while the index loads, not inside the first question
         self.absent = {n for n in known_drug_names() if n not in self.names}
         phrases = sorted((n for n in self.absent if " " in n), key=len, reverse=True)
         self._absent_regex = re.compile(r"\b(" + "|".join(re.escape(n) for n in phrases) + r")\b") if phrases else None
@@ -115,8 +117,12 @@ class DrugMatcher:
         if word in self._words:
             return self._words[word]
         named: tuple[str | None, str] | None = None
+        generic = generic_name(word)
         if word in self.absent:
             named = (None, "absent")
+        elif generic is not None and word not in STOPWORDS:  # a name the drug vocabulary knows ("motrin", "aleve")
+            page = self.names.get(normalise_name(generic))
+            named = (page[0], "alias") if page is not None else (None, "absent")
         elif len(word) < 6 or word in STOPWORDS:
             named = None
         elif (best := process.extractOne(word, self._single, scorer=fuzz.ratio, score_cutoff=84)) is not None:
@@ -229,7 +235,7 @@ class Analyser:
                     f"{drugs[target[0].doc_id].title} is banned or withdrawn from the market; "
                     "this information is kept for reference only."
                 )
-            notices += [f"No page here covers '{m.matched}'; this answer is about {drugs[target[0].doc_id].title}." for m in absent]
+            notices += [f"No page here covers {quoted_name(m.matched)}; this answer is about {drugs[target[0].doc_id].title}." for m in absent]
         name_tokens = {t for m in known for t in tokenize(m.matched)}.union(*(self._name_tokens[m.doc_id] for m in target if m.doc_id))
         return Question(
             text=text, tokens=[t for t in tokenize(text) if t not in name_tokens], target=target, absent=absent,

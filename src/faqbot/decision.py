@@ -18,6 +18,7 @@ from faqbot.mentions import Mentions, own_classes
 from faqbot.model import FEATURES, Model
 from faqbot.pages import slugify
 from faqbot.ranking import Ranking
+from faqbot.vocabulary import drug_groups, generic_name, quoted_name
 
 SUGGESTIONS = "The suggestions below are the closest passages; they may not answer your question."
 ASK_A_PHARMACIST = "Ask a pharmacist; the suggestions below are the closest passages and may not answer your question."
@@ -172,7 +173,7 @@ class Decider:
         return f"I could not find a passage that answers this closely enough. Naming the drug helps. {SUGGESTIONS}"
 
     def no_page(self, names: list[str]) -> str:
-        quoted = ", ".join(f"'{n}'" for n in names)
+        quoted = ", ".join(quoted_name(n) for n in names)
         return (
             f"No page here covers {quoted}, so faqbot will not answer from another drug's page. "
             f"It answers only about the {len(self.index.drugs)} drugs listed at /drugs."
@@ -188,7 +189,11 @@ class Decider:
             return {a: (self.index.drugs[b].names, self._own_class_terms(b, a)),
                     b: (self.index.drugs[a].names, self._own_class_terms(a, b))}  # fmt: skip
         if len(target) == 1 and target[0].doc_id and absent:
-            return {target[0].doc_id: (tuple(m.matched for m in absent), ())}
+            # the drug's generic name too ("aleve": naproxen, and the NSAIDs a page lists naproxen in), then the
+            # vocabulary's groups for it ("cipro": fluoroquinolones)
+            names = [name for m in absent for name in (m.matched, generic_name(m.matched)) if name]
+            groups = [g for name in names for g in drug_groups(name)]
+            return {target[0].doc_id: (tuple(dict.fromkeys(names)), tuple(dict.fromkeys(groups)))}
         return None
 
     def _own_class_terms(self, other: str, page: str) -> tuple[str, ...]:
@@ -209,7 +214,7 @@ class Decider:
                 f"Neither the {titles[0]} page nor the {titles[1]} page says anything about the other drug, so faqbot "
                 f"will not guess whether they can be taken together. {ASK_A_PHARMACIST}"
             )
-        missing = ", ".join(f"'{m.matched}'" for m in absent)
+        missing = ", ".join(quoted_name(m.matched) for m in absent)
         return (
             f"The {titles[0]} page does not mention {missing} or a group of medicines it belongs to, so faqbot will not "
             f"guess. {ASK_A_PHARMACIST}"
