@@ -206,6 +206,8 @@ def test_report_json_groups_what_was_withheld_by_drug_and_links_the_closest_sect
     withheld = [r for r in asked if not r["answered"]]
     assert report["totals"]["questions"] == len(asked) and report["totals"]["unanswered"] == len(withheld)
     assert report["totals"]["not_helpful"] == 2
+    # the medicine asked about that no page covers, twice: the page to write next
+    assert [(g["medicine"], g["size"], g["answered"]) for g in report["missing_pages"]] == [("ozanimod", 2, 0)]
     assert report["daily"][-1]["questions"] == len(asked) and report["daily"][-1]["unanswered"] == len(withheld)
     groups = report["unanswered"]
     assert sum(g["size"] for g in groups) == len(withheld)
@@ -246,7 +248,7 @@ def test_report_csv_has_one_row_a_group_and_no_formulas(site: Site, asked: list[
     assert response.headers["content-disposition"].startswith("attachment; filename=\"faqbot-report-")
     table = list(csv.DictReader(io.StringIO(response.text)))
     report = report_json(site)
-    assert [r["group"] for r in table] == [g["id"] for g in report["unanswered"] + report["not_helpful"]]
+    assert [r["group"] for r in table] == [g["id"] for g in report["unanswered"] + report["not_helpful"] + report["missing_pages"]]
     cells = [cell for row in table for cell in row.values()]
     assert not [c for c in cells if c[:1] in "=+-@" and c], "a visitor's text would run as a spreadsheet formula"
     assert any(c.startswith("'=HYPERLINK(") for c in cells) and any(c.startswith("'=SUM(A1)") for c in cells)
@@ -317,6 +319,7 @@ def test_report_page_shows_groups_and_the_chart_on_desktop_and_phone(site: Site,
             assert page.locator("#chart rect.bar").last.bounding_box()["height"] > 0  # today's questions
             expect(page.locator("#chart polyline.share-line")).to_have_count(1)
             expect(page.get_by_text("=SUM(A1) too vague <b>")).to_be_visible()  # a comment, as text
+            expect(page.locator("#missing-pages + .table-wrap tr.group").first).to_contain_text("ozanimod")
             assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), viewport
             link = groups.first.get_by_role("link")
             if link.count():

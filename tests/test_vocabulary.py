@@ -102,3 +102,25 @@ def test_without_the_vocabulary_such_a_name_is_not_understood(index, without_voc
     result = Answerer(index, HashingEmbedder(256), Model()).ask("aubagio and crestor", k=5)
     assert result["answered"] is False
     assert "not installed" in caplog.text
+
+
+def test_the_report_lists_medicines_without_a_page_under_their_generic_name(index) -> None:
+    from faqbot.report import build_report, to_csv, to_table
+
+    now = 1_800_000_000.0
+    asked = [
+        ("can i take aleve and advil together", True, "ibuprofen"),
+        ("max dose of aleve", False, None),
+        ("naproxen and alcohol", False, None),
+        ("aubagio and crestor", True, "teriflunomide"),
+        ("what is humira used for", True, "adalimumab"),
+    ]
+    rows = [{"ts": now - 60 * i, "question": q, "answered": a, "doc_id": d} for i, (q, a, d) in enumerate(asked)]
+    report = build_report(rows, now=now, log_days=90, embedder=None, index=index, find=DrugMatcher(index).find)
+    missing = report["missing_pages"]
+    assert [(g["medicine"], g["size"], g["answered"], g["names"]) for g in missing] == [
+        ("naproxen", 3, 1, ["aleve", "naproxen"]),
+        ("rosuvastatin", 1, 1, ["crestor"]),
+    ]
+    assert "max dose of aleve" in missing[0]["examples"]
+    assert "naproxen" in to_table(report) and "aleve | naproxen" in to_csv(report)

@@ -28,6 +28,7 @@ import numpy as np
 
 from faqbot.lexicon import edge_words
 from faqbot.pages import normalise_name
+from faqbot.vocabulary import generic_name
 
 DAY = 86400.0
 # cosine distance at which average-linkage clustering stops merging: two groups merge while their
@@ -299,6 +300,47 @@ def unanswered_groups(
     return groups
 
 
+def missing_pages(
+    rows: list[Row], *, now: float, log_start: float, find: Callable[[str], list[Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Medicines visitors name that no page covers, by generic name, most asked first: the pages to write next.
+
+    Every question counts, answered or not: "aleve and advil" is answered from the ibuprofen page and still
+    asks about naproxen. Brands and other names are gathered under the generic name the drug vocabulary gives
+    ("aleve", "naprosyn": naproxen); `names` lists the words visitors used, most used first.
+    """
+    if find is None:
+        return []
+    by_drug: dict[str, dict[int, Row]] = {}
+    used: dict[str, Counter[str]] = {}
+    for n, row in enumerate(rows):
+        for match in find(row.question):
+            if match.doc_id is None:
+                drug = generic_name(match.matched) or match.matched.lower()
+                by_drug.setdefault(drug, {})[n] = row
+                used.setdefault(drug, Counter())[match.matched.lower()] += 1
+    out: list[dict[str, Any]] = []
+    for drug, found in by_drug.items():
+        drug_rows = sorted(found.values(), key=lambda r: -r.ts)
+        asked = Counter(r.question for r in drug_rows)
+        out.append({
+            "id": "",
+            "kind": "no page",
+            "medicine": drug,
+            "names": [name for name, _ in sorted(used[drug].items(), key=lambda kv: (-kv[1], kv[0]))],
+            "size": len(drug_rows),
+            "distinct": len(asked),
+            "answered": sum(r.answered for r in drug_rows),
+            "trend": trend(drug_rows, now, log_start),
+            "examples": sorted(asked, key=lambda q: (-asked[q], q))[:EXAMPLES],
+            "last_asked": _iso(drug_rows[0].ts),
+        })  # fmt: skip
+    out.sort(key=lambda g: (-g["size"], -g["trend"]["last_7_days"]["count"], g["medicine"]))
+    for n, group in enumerate(out, 1):
+        group["id"] = f"m{n}"
+    return out
+
+
 def _group(
     kind: str,
     doc_id: str | None,
@@ -423,6 +465,7 @@ def build_report(
             members=members,
         ),
         "not_helpful": unhelpful_groups(unhelpful, now=now, log_start=log_start, index=index),
+        "missing_pages": missing_pages(rows, now=now, log_start=log_start, find=find),
     }
 
 
@@ -437,7 +480,7 @@ TREND_WORDS = {"rising": "↑ rising", "falling": "↓ falling", "steady": "→ 
 CSV_FIELDS = [
     "group", "kind", "drug", "drug_title", "size", "distinct_questions", "last_7_days", "last_30_days",
     "previous_30_days", "trend", "example_1", "example_2", "example_3", "closest_section", "closest_url",
-    "passage_shown", "comments", "last_asked",
+    "passage_shown", "comments", "last_asked", "names_asked",
 ]  # fmt: skip
 
 
@@ -473,8 +516,21 @@ def csv_rows(report: dict[str, Any]) -> list[dict[str, str]]:
                 "passage_shown": shown.get("chunk_id", "") if group["kind"] == "not helpful" else "",
                 "comments": " | ".join(group.get("comments") or []),
                 "last_asked": group["last_asked"],
+                "names_asked": "",
             }
         )
+    for group in report.get("missing_pages", []):
+        examples = group["examples"] + [""] * EXAMPLES
+        trend_ = group["trend"]
+        out.append({
+            "group": group["id"], "kind": group["kind"], "drug": "", "drug_title": group["medicine"],
+            "size": str(group["size"]), "distinct_questions": str(group["distinct"]),
+            "last_7_days": str(trend_["last_7_days"]["count"]), "last_30_days": str(trend_["last_30_days"]["count"]),
+            "previous_30_days": "" if trend_["last_30_days"]["before"] is None else str(trend_["last_30_days"]["before"]),
+            "trend": trend_["label"], "example_1": examples[0], "example_2": examples[1], "example_3": examples[2],
+            "closest_section": "", "closest_url": "", "passage_shown": "", "comments": "",
+            "last_asked": group["last_asked"], "names_asked": " | ".join(group["names"]),
+        })  # fmt: skip
     return out
 
 
@@ -507,6 +563,19 @@ def to_table(report: dict[str, Any], limit: int = 20) -> str:
         lines.append(f"  … {len(report['unanswered']) - limit} more groups (faqbot report --limit N, or --json)")
     lines += ["", "Answers marked not helpful, by the passage shown:", f"  {'size':>5} {'7d':>4} {'30d':>4} {'prev30':>6}  {'trend':<10} {'drug':<22} example"]
     lines += _table_groups(report["not_helpful"][:limit])
+    lines += ["", "Medicines asked about that no page covers (pages to write), by generic name:",
+              f"  {'size':>5} {'7d':>4} {'30d':>4} {'prev30':>6}  {'trend':<10} {'medicine':<22} names asked"]  # fmt: skip
+    missing = report.get("missing_pages", [])
+    if not missing:
+        lines.append("  (none)")
+    for g in missing[:limit]:
+        before = g["trend"]["last_30_days"]["before"]
+        lines.append(
+            f"  {g['size']:>5} {g['trend']['last_7_days']['count']:>4} {g['trend']['last_30_days']['count']:>4} "
+            f"{'-' if before is None else before:>6}  {g['trend']['label']:<10} {_clip(g['medicine'], 22):<22} "
+            f"{_clip(', '.join(g['names']), 70)}"
+        )
+        lines.append(f"  {'':>45} {_clip(g['examples'][0], 70)}")
     return "\n".join(lines)
 
 
