@@ -16,6 +16,7 @@ from faqbot.errors import FaqbotError
 from faqbot.index import Index
 from faqbot.lexical import STOPWORDS, tokenize
 from faqbot.lexicon import drug_suffixes, known_drug_lines, topic_words
+from faqbot.memo import Memo
 from faqbot.pages import normalise_name
 from faqbot.vocabulary import generic_name, quoted_name, vocabulary
 
@@ -107,7 +108,7 @@ class DrugMatcher:
         self.absent = {n for n in known_drug_names() if n not in self.names}
         phrases = sorted((n for n in self.absent if " " in n), key=len, reverse=True)
         self._absent_regex = re.compile(r"\b(" + "|".join(re.escape(n) for n in phrases) + r")\b") if phrases else None
-        self._words: dict[str, tuple[str | None, str] | None] = {}
+        self._words: Memo[str, tuple[str | None, str] | None] = Memo(WORDS_REMEMBERED)
 
     def _word(self, word: str) -> tuple[str | None, str] | None:
         """(doc_id, how) for one word that no exact name covers: a drug without a page, a misspelt name; else None.
@@ -129,10 +130,7 @@ class DrugMatcher:
             named = (self.names[best[0]][0], "fuzzy")
         elif word.endswith(self._suffixes) or process.extractOne(word, self.absent, scorer=fuzz.ratio, score_cutoff=88):
             named = (None, "absent")
-        if len(self._words) >= WORDS_REMEMBERED:  # a bound, whatever visitors type
-            self._words.clear()
-        self._words[word] = named
-        return named
+        return self._words.remember(word, named)
 
     def find(self, question: str) -> list[DrugMatch]:
         """Drugs named in the question, in order of appearance, one match per drug."""
@@ -174,7 +172,7 @@ class Analyser:
         self.index = index
         self.matcher = DrugMatcher(index)
         self._topics = topic_words()
-        self._unknown_words: dict[str, bool] = {}
+        self._unknown_words: Memo[str, bool] = Memo(WORDS_REMEMBERED)
         # each page's drug names as stems: left out of BM25 and topic matching for a question about it
         self._name_tokens = {
             doc_id: frozenset(t for name in drug.names for t in tokenize(name)) for doc_id, drug in index.drugs.items()
@@ -197,9 +195,7 @@ class Analyser:
                 len(word) < 5 or word in STOPWORDS or word in self._topics or word in wordpiece_vocab()
                 or any(stem in vocab or stem in wordpiece_stems() for stem in tokenize(word))
             )  # fmt: skip
-            if len(self._unknown_words) >= WORDS_REMEMBERED:
-                self._unknown_words.clear()
-            self._unknown_words[word] = unknown
+            self._unknown_words.remember(word, unknown)
         return unknown
 
     def analyse(

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 
 from faqbot.lexical import STOPWORDS
 from faqbot.lexicon import class_heads, class_qualifiers, generic_heads
+from faqbot.memo import Memo
 
 # "<class> (such as <members>", members running to the end of the clause; found in two steps: the keyword and
 # its members, then the class: up to 60 letters, digits, spaces, hyphens or apostrophes just before it
@@ -97,9 +98,9 @@ class Mentions:
 
     def __init__(self, texts: Iterable[str]) -> None:
         self.classes = find_classes(texts)
-        self._cache: dict[tuple[str, ...], re.Pattern[str]] = {}
+        self._cache: Memo[tuple[str, ...], re.Pattern[str]] = Memo(PATTERNS_REMEMBERED)
         # (names, text) -> whether text names them: a pair of drugs asked about again is not searched for again
-        self._found: dict[tuple[tuple[str, ...], str], bool] = {}
+        self._found: Memo[tuple[tuple[str, ...], str], bool] = Memo(ANSWERS_REMEMBERED)
 
     def terms(self, names: Iterable[str]) -> list[str]:
         """A drug's names and the classes any of them belongs to."""
@@ -112,20 +113,14 @@ class Mentions:
         key = tuple(sorted({n.lower() for n in names if n}))
         pattern = self._cache.get(key)
         if pattern is None:
-            pattern = re.compile("|".join(_pattern(t) for t in self.terms(key)) or r"(?!)", re.IGNORECASE)
-            if len(self._cache) >= PATTERNS_REMEMBERED:
-                self._cache.clear()
-            self._cache[key] = pattern
+            pattern = self._cache.remember(key, re.compile("|".join(_pattern(t) for t in self.terms(key)) or r"(?!)", re.IGNORECASE))
         return pattern
 
     def mentioned(self, text: str, names: Iterable[str]) -> bool:
         names = tuple(names)
         found = self._found.get((names, text))
         if found is None:
-            found = self.matcher(names).search(text) is not None
-            if len(self._found) >= ANSWERS_REMEMBERED:
-                self._found.clear()
-            self._found[(names, text)] = found
+            found = self._found.remember((names, text), self.matcher(names).search(text) is not None)
         return found
 
 
