@@ -24,6 +24,7 @@ from faqbot.embedding import CachedQueryEmbedder, load_embedder, model_id_for
 from faqbot.errors import FaqbotError
 from faqbot.evaluation.metrics import K, ndcg, reciprocal_rank
 from faqbot.index import build_index, load_index
+from faqbot.model import Model
 from faqbot.pages import slugify
 from faqbot.ranking import MODES
 from faqbot.retrieval import Answerer
@@ -135,7 +136,8 @@ def score_set(data: ExternalSet, settings: Settings, cache_dir: Path) -> dict[st
     if report.skipped:
         raise FaqbotError(f"{len(report.skipped)} external pages could not be read, e.g. {report.skipped[0]}")
     index = load_index(folder / "index", model_id_for(settings.model))
-    answerer = Answerer(index, CachedQueryEmbedder(embedder, size=len(data.queries) * 2 + 10), drug_lock=False)
+    model = Model.load(settings.models_dir)  # the configured one (FAQBOT_MODELS_DIR), as the server and the gold set use
+    answerer = Answerer(index, CachedQueryEmbedder(embedder, size=len(data.queries) * 2 + 10), model, drug_lock=False)
     section_of = {c.chunk_id: f"{c.doc_id}/{c.heading_path[-1]}" if c.heading_path else c.doc_id for c in index.chunks}
     per_section = any("/" in r for rel in data.qrels.values() for r in rel)
     results: dict[str, dict[str, float]] = {}
