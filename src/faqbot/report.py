@@ -490,46 +490,48 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
+def _group_cells(group: dict[str, Any]) -> dict[str, str]:
+    """The CSV cells every kind of group has: its id and kind, counts, trend, examples, last asked."""
+    examples = group["examples"] + [""] * EXAMPLES
+    trend_ = group["trend"]
+    before = trend_["last_30_days"]["before"]
+    return {
+        "group": group["id"],
+        "kind": group["kind"],
+        "size": str(group["size"]),
+        "distinct_questions": str(group["distinct"]),
+        "last_7_days": str(trend_["last_7_days"]["count"]),
+        "last_30_days": str(trend_["last_30_days"]["count"]),
+        "previous_30_days": "" if before is None else str(before),
+        "trend": trend_["label"],
+        "example_1": examples[0],
+        "example_2": examples[1],
+        "example_3": examples[2],
+        "last_asked": group["last_asked"],
+    }
+
+
 def csv_rows(report: dict[str, Any]) -> list[dict[str, str]]:
     out = []
     for group in report["unanswered"] + report["not_helpful"]:
-        examples = group["examples"] + [""] * EXAMPLES
         closest = group.get("closest") or {}
         shown = group.get("shown") or {}
         out.append(
             {
-                "group": group["id"],
-                "kind": group["kind"],
+                **_group_cells(group),
                 "drug": (group["drug"] or {}).get("doc_id", ""),
                 "drug_title": (group["drug"] or {}).get("title", NO_DRUG),
-                "size": str(group["size"]),
-                "distinct_questions": str(group["distinct"]),
-                "last_7_days": str(group["trend"]["last_7_days"]["count"]),
-                "last_30_days": str(group["trend"]["last_30_days"]["count"]),
-                "previous_30_days": "" if group["trend"]["last_30_days"]["before"] is None else str(group["trend"]["last_30_days"]["before"]),
-                "trend": group["trend"]["label"],
-                "example_1": examples[0],
-                "example_2": examples[1],
-                "example_3": examples[2],
                 "closest_section": f"{closest['title']} › {closest['section']}" if closest else "",
                 "closest_url": closest.get("url", ""),
                 "passage_shown": shown.get("chunk_id", "") if group["kind"] == "not helpful" else "",
                 "comments": " | ".join(group.get("comments") or []),
-                "last_asked": group["last_asked"],
                 "names_asked": "",
             }
         )
     for group in report.get("missing_pages", []):
-        examples = group["examples"] + [""] * EXAMPLES
-        trend_ = group["trend"]
         out.append({
-            "group": group["id"], "kind": group["kind"], "drug": "", "drug_title": group["medicine"],
-            "size": str(group["size"]), "distinct_questions": str(group["distinct"]),
-            "last_7_days": str(trend_["last_7_days"]["count"]), "last_30_days": str(trend_["last_30_days"]["count"]),
-            "previous_30_days": "" if trend_["last_30_days"]["before"] is None else str(trend_["last_30_days"]["before"]),
-            "trend": trend_["label"], "example_1": examples[0], "example_2": examples[1], "example_3": examples[2],
-            "closest_section": "", "closest_url": "", "passage_shown": "", "comments": "",
-            "last_asked": group["last_asked"], "names_asked": " | ".join(group["names"]),
+            **_group_cells(group), "drug": "", "drug_title": group["medicine"], "closest_section": "", "closest_url": "",
+            "passage_shown": "", "comments": "", "names_asked": " | ".join(group["names"]),
         })  # fmt: skip
     return out
 
@@ -548,33 +550,38 @@ def _clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _table_head(title: str, name: str, last: str) -> list[str]:
+    return ["", title, f"  {'size':>5} {'7d':>4} {'30d':>4} {'prev30':>6}  {'trend':<10} {name:<22} {last}"]
+
+
+def _table_line(g: dict[str, Any], name: str, last: str) -> str:
+    """One group's line: size, the trend's counts and label, then its name and one more column."""
+    before = g["trend"]["last_30_days"]["before"]
+    return (
+        f"  {g['size']:>5} {g['trend']['last_7_days']['count']:>4} {g['trend']['last_30_days']['count']:>4} "
+        f"{'-' if before is None else before:>6}  {g['trend']['label']:<10} {_clip(name, 22):<22} {_clip(last, 70)}"
+    )
+
+
 def to_table(report: dict[str, Any], limit: int = 20) -> str:
     """The report for a terminal: one line a group, the examples and the closest section under it."""
     t = report["totals"]
     lines = [
         f"faqbot report, {report['generated_at']}: {t['questions']} questions logged, {t['unanswered']} unanswered, "
         f"{t['not_helpful']} marked not helpful (the log keeps {report['log_days']} days)",
-        "",
-        "Unanswered questions, grouped by drug and meaning (largest first):",
-        f"  {'size':>5} {'7d':>4} {'30d':>4} {'prev30':>6}  {'trend':<10} {'drug':<22} example",
+        *_table_head("Unanswered questions, grouped by drug and meaning (largest first):", "drug", "example"),
     ]
     lines += _table_groups(report["unanswered"][:limit])
     if len(report["unanswered"]) > limit:
         lines.append(f"  … {len(report['unanswered']) - limit} more groups (faqbot report --limit N, or --json)")
-    lines += ["", "Answers marked not helpful, by the passage shown:", f"  {'size':>5} {'7d':>4} {'30d':>4} {'prev30':>6}  {'trend':<10} {'drug':<22} example"]
+    lines += _table_head("Answers marked not helpful, by the passage shown:", "drug", "example")
     lines += _table_groups(report["not_helpful"][:limit])
-    lines += ["", "Medicines asked about that no page covers (pages to write), by generic name:",
-              f"  {'size':>5} {'7d':>4} {'30d':>4} {'prev30':>6}  {'trend':<10} {'medicine':<22} names asked"]  # fmt: skip
+    lines += _table_head("Medicines asked about that no page covers (pages to write), by generic name:", "medicine", "names asked")
     missing = report.get("missing_pages", [])
     if not missing:
         lines.append("  (none)")
     for g in missing[:limit]:
-        before = g["trend"]["last_30_days"]["before"]
-        lines.append(
-            f"  {g['size']:>5} {g['trend']['last_7_days']['count']:>4} {g['trend']['last_30_days']['count']:>4} "
-            f"{'-' if before is None else before:>6}  {g['trend']['label']:<10} {_clip(g['medicine'], 22):<22} "
-            f"{_clip(', '.join(g['names']), 70)}"
-        )
+        lines.append(_table_line(g, g["medicine"], ", ".join(g["names"])))
         lines.append(f"  {'':>45} {_clip(g['examples'][0], 70)}")
     return "\n".join(lines)
 
@@ -584,12 +591,7 @@ def _table_groups(groups: list[dict[str, Any]]) -> list[str]:
         return ["  (none)"]
     lines = []
     for g in groups:
-        before = g["trend"]["last_30_days"]["before"]
-        drug = _clip((g["drug"] or {}).get("title", NO_DRUG), 22)
-        lines.append(
-            f"  {g['size']:>5} {g['trend']['last_7_days']['count']:>4} {g['trend']['last_30_days']['count']:>4} "
-            f"{'-' if before is None else before:>6}  {g['trend']['label']:<10} {drug:<22} {_clip(g['examples'][0], 70)}"
-        )
+        lines.append(_table_line(g, (g["drug"] or {}).get("title", NO_DRUG), g["examples"][0]))
         for example in g["examples"][1:]:
             lines.append(f"  {'':>45} {_clip(example, 70)}")
         if g["kind"] == "not helpful":
