@@ -62,6 +62,15 @@ def real_embedder(tmp_path_factory):
     return embedder
 
 
+@pytest.fixture(scope="session")
+def build_embedder(real_embedder):
+    """The real model for index builds, remembering every text it embedded in this test session: the builds of the
+    shipped pages (about 6,000 passages, FAQ questions and sentences) then embed each text once, not once a build."""
+    from faqbot.embedding import CachedQueryEmbedder
+
+    return CachedQueryEmbedder(real_embedder, size=1_000_000)
+
+
 class LiveServer:
     """A real uvicorn server on a free loopback port: `with LiveServer(app) as live: live.url`."""
 

@@ -23,12 +23,12 @@ PREGNANCY = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, real_embedder):
+def server(tmp_path_factory, real_embedder, build_embedder):
     root = tmp_path_factory.mktemp("answering")
     (root / "data").mkdir()
     shutil.copy(SEED, root / "data" / SEED.name)
     settings = Settings(data_dir=root / "data", index_dir=root / "index", db=root / "var" / "db.sqlite3")
-    build_index(settings.data_dir, settings.index_dir, lambda: real_embedder, model_id_for("packaged"))
+    build_index(settings.data_dir, settings.index_dir, lambda: build_embedder, model_id_for("packaged"))
     with LiveServer(create_app(settings)) as live:
         live.settings = settings
         yield live

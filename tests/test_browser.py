@@ -61,7 +61,7 @@ def browser() -> Iterator[Browser]:
 
 
 @pytest.fixture(scope="module")
-def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[Site]:
+def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory, real_embedder, build_embedder) -> Iterator[Site]:
     """The repo's drug pages, indexed with the real model once for this module, served."""
     root = tmp_path_factory.mktemp("site")
     data = root / "data"
@@ -69,7 +69,7 @@ def site(browser: Browser, tmp_path_factory: pytest.TempPathFactory, real_embedd
     for page in (REPO / "data").glob("*.md"):
         shutil.copy2(page, data / page.name)
     assert (data / "alemtuzumab.md").exists(), "the browser tests need data/alemtuzumab.md"
-    build_index(data, root / "index", lambda: real_embedder, model_id_for("packaged"))
+    build_index(data, root / "index", lambda: build_embedder, model_id_for("packaged"))
     settings = Settings(data_dir=data, index_dir=root / "index", db=root / "db.sqlite3", model="packaged")
     holder = AnswererHolder(settings, embedder=CachedQueryEmbedder(real_embedder))
     with serve(create_app(settings, holder)) as url:

@@ -37,12 +37,12 @@ KIDNEY_LINK = re.compile(r"^/pages/lisinopril#(special-cases|dosage-adjustments)
 
 
 @pytest.fixture(scope="module")
-def url(browser: Browser, tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[str]:  # noqa: F811
+def url(browser: Browser, tmp_path_factory: pytest.TempPathFactory, real_embedder, build_embedder) -> Iterator[str]:  # noqa: F811
     root = tmp_path_factory.mktemp("chat")
     (root / "data").mkdir()
     for page in PAGES:
         shutil.copy2(REPO / "data" / f"{page}.md", root / "data" / f"{page}.md")
-    build_index(root / "data", root / "index", lambda: real_embedder, model_id_for("packaged"))
+    build_index(root / "data", root / "index", lambda: build_embedder, model_id_for("packaged"))
     settings = Settings(data_dir=root / "data", index_dir=root / "index", db=root / "db.sqlite3", model="packaged")
     with serve(create_app(settings, AnswererHolder(settings, embedder=CachedQueryEmbedder(real_embedder)))) as base:
         yield base

@@ -54,13 +54,13 @@ def test_the_token_carries_the_pending_question_and_still_reads_drug_only_tokens
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Settings:
+def settings(tmp_path_factory: pytest.TempPathFactory, real_embedder, build_embedder) -> Settings:
     root = tmp_path_factory.mktemp("clarify")
     (root / "data").mkdir()
     for page in PAGES:
         shutil.copy(DATA / f"{page}.md", root / "data" / f"{page}.md")
     settings = Settings(data_dir=root / "data", index_dir=root / "index", db=root / "var" / "db.sqlite3", model="packaged")
-    build_index(settings.data_dir, settings.index_dir, lambda: real_embedder, model_id_for("packaged"))
+    build_index(settings.data_dir, settings.index_dir, lambda: build_embedder, model_id_for("packaged"))
     return settings
 
 

@@ -26,11 +26,11 @@ NO_SLACK = {"wrong_drug", "withheld:absent-drug", "withheld:out-of-scope"}
 
 
 @pytest.fixture(scope="module")
-def answerer(tmp_path_factory, real_embedder) -> Answerer:
+def answerer(tmp_path_factory, real_embedder, build_embedder) -> Answerer:
     if not GOLD.exists() or not BASELINE.exists():
         pytest.fail("eval/gold.jsonl and eval/baseline.json are part of the repository; restore them")
     index_dir = tmp_path_factory.mktemp("gate") / "index"
-    build_index(DATA, index_dir, lambda: real_embedder, model_id_for("packaged"))
+    build_index(DATA, index_dir, lambda: build_embedder, model_id_for("packaged"))
     return Answerer(load_index(index_dir), CachedQueryEmbedder(real_embedder))
 
 

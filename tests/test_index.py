@@ -73,7 +73,12 @@ def test_faiss_top_k_equals_brute_force_numpy(seed_dir: Path, tmp_path: Path) ->
 def test_no_change_rebuild_embeds_nothing_and_one_edit_embeds_only_that(seed_dir: Path, tmp_path: Path) -> None:
     first = CountingEmbedder()
     build(seed_dir, tmp_path / "index", first)
-    assert first.texts == 39
+    index = load_index(tmp_path / "index")
+    sentences = int(index.sentence_starts[-1])
+    assert sentences > len(index.chunks)  # most passages hold several sentences
+    keys = json.loads((index.path / "keys.json").read_text())
+    # passages and FAQ questions; each sentence alone and paired; a text written twice is embedded once
+    assert len(keys) == len(index.vectors) + 2 * sentences and first.texts == len(set(keys))
 
     calls = []
     again = build_index(seed_dir, tmp_path / "index", lambda: calls.append(1), MODEL_ID)
@@ -84,7 +89,9 @@ def test_no_change_rebuild_embeds_nothing_and_one_edit_embeds_only_that(seed_dir
     edited = CountingEmbedder()
     report = build(seed_dir, tmp_path / "index", edited)
     assert not report.up_to_date
-    assert edited.texts == 1 and report.reused == 38
+    # the edited passage, and of its sentences the edited one alone and under the heading (it is the last), and
+    # the one before it paired with it
+    assert edited.texts == 4 and report.reused == first.texts - 4
 
 
 def test_broken_page_is_skipped_and_the_rest_indexed(seed_dir: Path, tmp_path: Path) -> None:
@@ -125,6 +132,29 @@ def test_damaged_index_file_gives_a_clear_error(seed_dir: Path, tmp_path: Path) 
     (build_dir / "faiss.index").write_bytes(b"garbage")
     with pytest.raises(IndexMismatchError, match="damaged.*faqbot build --full"):
         load_index(tmp_path / "index")
+
+
+def test_a_build_without_its_sentence_vectors_gives_a_clear_error(seed_dir: Path, tmp_path: Path) -> None:
+    build(seed_dir, tmp_path / "index")
+    (current_build(tmp_path / "index") / "sentence_vectors.npy").unlink()
+    with pytest.raises(IndexMismatchError, match="damaged.*faqbot build --full"):
+        load_index(tmp_path / "index")
+
+
+def test_an_index_of_the_format_before_sentence_vectors_is_rebuilt_reusing_its_vectors(seed_dir: Path, tmp_path: Path) -> None:
+    build(seed_dir, tmp_path / "index")
+    build_dir = current_build(tmp_path / "index")
+    manifest = json.loads((build_dir / "manifest.json").read_text())
+    (build_dir / "manifest.json").write_text(json.dumps({**manifest, "format_version": 2}))
+    (build_dir / "sentence_vectors.npy").unlink()
+    keys = json.loads((build_dir / "keys.json").read_text())[: manifest["vector_count"]]
+    (build_dir / "keys.json").write_text(json.dumps(keys))  # as format 2 wrote it
+    with pytest.raises(IndexMismatchError, match="format 2.*faqbot build --full"):
+        load_index(tmp_path / "index")
+    counting = CountingEmbedder()
+    report = build(seed_dir, tmp_path / "index", counting)
+    assert not report.up_to_date and report.reused == manifest["vector_count"]  # only the sentences are embedded
+    assert counting.texts == len(set(json.loads((current_build(tmp_path / "index") / "keys.json").read_text())) - set(keys))
 
 
 def test_old_builds_are_pruned(seed_dir: Path, tmp_path: Path) -> None:

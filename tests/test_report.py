@@ -47,14 +47,14 @@ class Site:
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory: pytest.TempPathFactory, real_embedder) -> Iterator[Site]:
+def site(tmp_path_factory: pytest.TempPathFactory, real_embedder, build_embedder) -> Iterator[Site]:
     """A few of data/'s pages indexed with the real model, served by the real app on loopback."""
     root = tmp_path_factory.mktemp("report-site")
     data = root / "data"
     data.mkdir()
     for name in PAGES:
         shutil.copy2(REPO / "data" / f"{name}.md", data / f"{name}.md")
-    build_index(data, root / "index", lambda: real_embedder, model_id_for("packaged"))
+    build_index(data, root / "index", lambda: build_embedder, model_id_for("packaged"))
     settings = Settings(data_dir=data, index_dir=root / "index", db=root / "var" / "db.sqlite3", model="packaged")
     holder = AnswererHolder(settings, embedder=CachedQueryEmbedder(real_embedder))
     with serve(create_app(settings, holder)) as url:

@@ -180,6 +180,38 @@ def test_ranking_is_the_one_fuse_of_the_signals(index) -> None:
     assert fused == sorted(fused, reverse=True)
 
 
+def test_each_sentence_is_embedded_alone_and_with_the_next_under_its_heading() -> None:
+    from faqbot.chunks import Chunk, sentence_texts
+
+    chunk = Chunk(
+        chunk_id="warfarin#precautions", doc_id="warfarin", anchor="precautions", kind="section", title="Warfarin",
+        section="Precautions", heading_path=("Precautions",), question=None,
+        text="*   **Diet:** keep vitamin K intake steady.\n*   Avoid heavy drinking. Report any bleeding.",
+        source_path="warfarin.md", last_modified="2024-01-01", is_banned=False,
+    )  # fmt: skip
+    assert sentence_texts(chunk) == [
+        ("Warfarin: Diet: keep vitamin K intake steady.", "Warfarin. Precautions. Diet: keep vitamin K intake steady. Avoid heavy drinking."),
+        ("Warfarin: Avoid heavy drinking.", "Warfarin. Precautions. Avoid heavy drinking. Report any bleeding."),
+        ("Warfarin: Report any bleeding.", "Warfarin. Precautions. Report any bleeding."),
+    ]
+
+
+def test_the_sentence_signals_are_each_candidates_best_sentence(index) -> None:
+    from faqbot.chunks import sentence_texts
+    from faqbot.ranking import Ranker
+
+    embedder = HashingEmbedder(256)
+    ranker = Ranker(index, embedder, Model())
+    query = embedder.encode(["how much alcohol can I drink on warfarin"])[0]
+    rows = np.array([*index.chunk_rows["warfarin"][::-1], *index.chunk_rows["ibuprofen"][:3]])  # any order, two pages
+    alone, paired = ranker.sentence_signals(rows, query)
+    for i, c in enumerate(rows.tolist()):
+        texts = sentence_texts(index.chunks[c])
+        assert alone[i] == pytest.approx(float((embedder.encode([a for a, _ in texts]) @ query).max()), abs=1e-5)
+        assert paired[i] == pytest.approx(float((embedder.encode([p for _, p in texts]) @ query).max()), abs=1e-5)
+    assert not ranker.sentence_signals(rows, None)[0].any()
+
+
 def test_a_page_says_which_classes_its_own_drug_is_in() -> None:
     text = (
         "*   Fooxetine is used as an adjunct to talking therapy\n"

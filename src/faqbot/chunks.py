@@ -125,6 +125,41 @@ def passage_text(chunk: Chunk, names: tuple[str, ...]) -> str:
     return f"{label}. {head}. {body}"
 
 
+LIST_MARKER_RE = re.compile(r"\s*(?:(?:[*+-]|\d+[.)])\s+)?")
+SENTENCE_RE = re.compile(r"[^\n.!?]+(?:[.!?]+(?=\s|$)|$)", re.MULTILINE)
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence or list line in text, trimmed of list markers."""
+    spans = []
+    for m in SENTENCE_RE.finditer(text):
+        start, end = m.start(), m.end()
+        marker = LIST_MARKER_RE.match(text, start, end)
+        if marker:
+            start = marker.end()
+        while end > start and text[end - 1].isspace():
+            end -= 1
+        if end - start >= 3 and re.search(r"[A-Za-z0-9]", text[start:end]):
+            spans.append((start, end))
+    return spans
+
+
+def sentence_texts(chunk: Chunk) -> list[tuple[str, str]]:
+    """What gets embedded of each sentence (or list line) of a passage, in order: the sentence alone behind the
+    drug's title, and the sentence with the next one behind the passage's label and heading (as passage_text).
+
+    A question is usually answered by one sentence, which a whole section's vector blurs; these vectors give the
+    ranking a sentence-level similarity (Ranker.sentence_signals). A passage without sentences gets its text.
+    """
+    body = [strip_markup(chunk.text[a:b]) for a, b in sentence_spans(chunk.text)] or [strip_markup(chunk.text)]
+    head = chunk.question if chunk.question else chunk.section
+    texts = []
+    for i, sentence in enumerate(body):
+        following = f" {body[i + 1]}" if i + 1 < len(body) else ""
+        texts.append((f"{chunk.title}: {sentence}", f"{chunk.title}. {head}. {sentence}{following}"))
+    return texts
+
+
 def question_text(chunk: Chunk) -> str:
     """An FAQ's question on its own, so user questions can match it question-to-question."""
     return f"{chunk.title}: {chunk.question}"

@@ -88,7 +88,9 @@ class Clarifier:
         """
         if drug is not None or not ranked:
             return False
-        return signals[ranked[0]]["dense"] >= MIN_DENSE and asks_covered >= MIN_ASKS_COVERED
+        # the closest of the top few: a sentence-level match can rank a passage first that is further as a whole
+        close = max(signals[c]["dense"] for c in ranked[:3])
+        return close >= MIN_DENSE and asks_covered >= MIN_ASKS_COVERED
 
     def choices(self, ranked: list[int], signals: dict[int, dict[str, float]]) -> list[dict[str, Any]]:
         """Up to MAX_CHOICES drugs, best first: pages ranked by their best passage's fused score for the question."""

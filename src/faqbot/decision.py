@@ -88,6 +88,8 @@ def features(
         "coverage": coverage[0],
         "page_miss": coverage[1],
         "kind": top["kind"],
+        "sentence": top["sentence"],
+        "sentence_pair": top["sentence_pair"],
     }
 
 

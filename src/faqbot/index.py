@@ -31,11 +31,11 @@ from typing import Any
 
 import numpy as np
 
-from faqbot.chunks import Chunk, page_chunks, passage_text, question_text
+from faqbot.chunks import Chunk, page_chunks, passage_text, question_text, sentence_texts
 from faqbot.errors import FaqbotError, IndexMismatchError, IndexMissingError, PageError
 from faqbot.pages import Page, load_pages
 
-FORMAT_VERSION = 2  # 2: chunks carry their part number
+FORMAT_VERSION = 3  # 2: chunks carry their part number; 3: sentence vectors
 EXACT_LIMIT = 200_000  # above this many vectors an approximate (HNSW) FAISS index is built
 KEEP_BUILDS = 2
 
@@ -82,6 +82,9 @@ class Index:
     drugs: dict[str, DrugInfo]
     vectors: np.ndarray  # rows: one per chunk (passage), then one per FAQ question
     vector_chunk: np.ndarray  # chunk index of each vector row
+    # per sentence of every passage, in chunk order: [0] the sentence alone, [1] with its heading and the next one
+    sentence_vectors: np.ndarray  # (2, sentences, dim)
+    sentence_starts: np.ndarray  # chunk c's sentences are rows sentence_starts[c]:sentence_starts[c + 1]
     faiss_index: Any
     bm25: Any
     chunk_rows: dict[str, np.ndarray] = field(default_factory=dict)  # doc_id -> chunk indices
@@ -160,6 +163,9 @@ def _previous_vectors(index_dir: Path, model_id: str) -> dict[str, np.ndarray]:
             return {}
         keys = json.loads((build / "keys.json").read_text())
         vectors = np.load(build / "vectors.npy")
+        if (build / "sentence_vectors.npy").exists():  # builds before format 3 have none
+            sentences = np.load(build / "sentence_vectors.npy")
+            vectors = np.concatenate([vectors, sentences.reshape(-1, vectors.shape[1])])
     except (OSError, ValueError, json.JSONDecodeError):
         return {}  # a damaged previous build only costs re-embedding
     return dict(zip(keys, vectors))
@@ -249,6 +255,10 @@ def build_index(
                 texts.append(question_text(chunk))
                 question_rows.append(i)
         vector_chunk = np.concatenate([np.arange(len(chunks)), np.asarray(question_rows, dtype=np.int64)])
+        per_chunk = [sentence_texts(chunk) for chunk in chunks]
+        sentence_starts = np.cumsum([0] + [len(s) for s in per_chunk]).astype(np.int64)
+        n_vectors = len(texts)
+        texts += [alone for s in per_chunk for alone, _ in s] + [paired for s in per_chunk for _, paired in s]
 
         keys = [text_key(model_id, t) for t in texts]
         cache = {} if full else _previous_vectors(index_dir, model_id)
@@ -259,7 +269,8 @@ def build_index(
             cache.update(zip([k for k, _ in missing], new))
         report.embedded = len(missing)
         report.reused = len(set(keys)) - len(missing)
-        vectors = np.stack([cache[k] for k in keys]).astype(np.float32)
+        every = np.stack([cache[k] for k in keys]).astype(np.float32)
+        vectors, sentence_vectors = every[:n_vectors], every[n_vectors:].reshape(2, -1, every.shape[1])
 
         faiss_index, faiss_kind = make_faiss_index(vectors)
         bm25 = make_bm25(texts[: len(chunks)])
@@ -269,7 +280,7 @@ def build_index(
         builds.mkdir(parents=True, exist_ok=True)
         tmp = builds / f".tmp-{version}-{os.getpid()}"
         try:
-            _write_build(tmp, chunks, pages, vectors, vector_chunk, keys, faiss_index, bm25)
+            _write_build(tmp, chunks, pages, (vectors, vector_chunk, sentence_vectors, sentence_starts), keys, faiss_index, bm25)
             new_manifest = {
                 "format_version": FORMAT_VERSION,
                 "version": version,
@@ -316,8 +327,7 @@ def _write_build(
     directory: Path,
     chunks: list[Chunk],
     pages: list[Page],
-    vectors: np.ndarray,
-    vector_chunk: np.ndarray,
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
     keys: list[str],
     faiss_index: Any,
     bm25: Any,
@@ -329,8 +339,8 @@ def _write_build(
         for chunk in chunks:
             handle.write(json.dumps(chunk.to_dict(), ensure_ascii=False) + "\n")
     _write_json(directory / "pages.json", [DrugInfo.from_page(p).__dict__ for p in pages])
-    np.save(directory / "vectors.npy", vectors)
-    np.save(directory / "vector_chunk.npy", vector_chunk)
+    for name, array in zip(("vectors", "vector_chunk", "sentence_vectors", "sentence_starts"), arrays):
+        np.save(directory / f"{name}.npy", array)
     _write_json(directory / "keys.json", keys)
     faiss.write_index(faiss_index, str(directory / "faiss.index"))
     bm25.save(str(directory / "bm25"), show_progress=False)
@@ -381,11 +391,19 @@ def load_index(index_dir: Path, model_id: str | None = None) -> Index:
         }
         vectors = np.load(build / "vectors.npy")
         vector_chunk = np.load(build / "vector_chunk.npy")
+        sentence_vectors = np.load(build / "sentence_vectors.npy")
+        sentence_starts = np.load(build / "sentence_starts.npy")
         faiss_index = faiss.read_index(str(build / "faiss.index"))
         bm25 = bm25s.BM25.load(str(build / "bm25"), show_progress=False, verbosity=0)
     except Exception as exc:  # any damaged file: the index cannot be trusted
         raise IndexMismatchError(f"the index in {build} is damaged ({exc}); rebuild with: faqbot build --full") from exc
-    if len(chunks) != manifest["chunk_count"] or faiss_index.ntotal != len(vectors) or len(vector_chunk) != len(vectors):
+    if (
+        len(chunks) != manifest["chunk_count"]
+        or faiss_index.ntotal != len(vectors)
+        or len(vector_chunk) != len(vectors)
+        or len(sentence_starts) != len(chunks) + 1
+        or sentence_vectors.shape[:2] != (2, sentence_starts[-1])
+    ):
         raise IndexMismatchError(f"the index in {build} is inconsistent; rebuild with: faqbot build --full")
     rows: dict[str, list[int]] = {}
     for i, chunk in enumerate(chunks):
@@ -397,6 +415,8 @@ def load_index(index_dir: Path, model_id: str | None = None) -> Index:
         drugs=drugs,
         vectors=vectors,
         vector_chunk=vector_chunk,
+        sentence_vectors=sentence_vectors,
+        sentence_starts=sentence_starts,
         faiss_index=faiss_index,
         bm25=bm25,
         chunk_rows={k: np.asarray(v, dtype=np.int64) for k, v in rows.items()},

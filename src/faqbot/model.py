@@ -21,13 +21,13 @@ import numpy as np
 from faqbot.index import write_atomic
 
 # the ranking signals of a candidate passage that the fitted weights mix (see ranking.fuse)
-SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part", "kind")
+SIGNALS = ("dense", "lexical", "topic", "faq", "passage", "later_part", "kind", "sentence", "sentence_pair")
 # the signals the confidence that the top passage answers is computed from (see decision.features)
 RANKER_FILE = "ranker.json"
 MANIFEST_FILE = "manifest.json"
 FEATURES = (
     "fused", "margin", "dense", "lexical", "named", "fuzzy", "context", "topic", "asks_covered", "coverage", "page_miss",
-    "kind",
+    "kind", "sentence", "sentence_pair",
 )  # fmt: skip
 
 

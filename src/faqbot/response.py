@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import math
-import re
 import time
 import uuid
 from typing import Any
 
 from faqbot.analysis import DrugMatch
-from faqbot.chunks import Chunk
+from faqbot.chunks import Chunk, sentence_spans
 from faqbot.index import Index
 from faqbot.lexical import tokenize
-
-LIST_MARKER_RE = re.compile(r"\s*(?:(?:[*+-]|\d+[.)])\s+)?")
-SENTENCE_RE = re.compile(r"[^\n.!?]+(?:[.!?]+(?=\s|$)|$)", re.MULTILINE)
-
-
-def sentence_spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) of each sentence or list line in text, trimmed of list markers."""
-    spans = []
-    for m in SENTENCE_RE.finditer(text):
-        start, end = m.start(), m.end()
-        marker = LIST_MARKER_RE.match(text, start, end)
-        if marker:
-            start = marker.end()
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if end - start >= 3 and re.search(r"[A-Za-z0-9]", text[start:end]):
-            spans.append((start, end))
-    return spans
-
 
 Sentence = tuple[int, int, frozenset[str]]  # start, end, the sentence's word stems
 

@@ -1,0 +1,46 @@
+"""Sentence vectors for the shipped index's passages, and the dev+train candidates with their signals; cached to /tmp."""
+import pickle, sys, time
+from pathlib import Path
+import numpy as np
+from faqbot.settings import Settings
+from faqbot.retrieval import open_answerer
+from faqbot.evaluation.gold import load_gold, TRAIN_SPLIT
+from faqbot.evaluation.fitting import _collect
+from faqbot.chunks import strip_markup
+from faqbot.response import sentence_spans
+
+ans = open_answerer(Settings())
+ix = ans.index
+variant = sys.argv[1] if len(sys.argv) > 1 else "label"
+texts, owner = [], []
+for row, c in enumerate(ix.chunks):
+    names = ix.drugs[c.doc_id].names
+    label = c.title
+    head = c.question if c.question else c.section
+    spans = sentence_spans(c.text)
+    sents = [strip_markup(c.text[a:b]) for a, b in spans] or [strip_markup(c.text)]
+    for i, s in enumerate(sents):
+        if variant == "label":
+            t = f"{label}. {head}. {s}"
+        elif variant == "bare":
+            t = f"{label}: {s}"
+        elif variant == "pair":
+            t = f"{label}. {head}. {s} {sents[i+1] if i + 1 < len(sents) else ''}".strip()
+        elif variant == "barepair":
+            t = f"{label}: {s} {sents[i+1] if i + 1 < len(sents) else ''}".strip()
+        elif variant == "barewin":
+            t = f"{label}: {sents[i-1] + ' ' if i > 0 else ''}{s} {sents[i+1] if i + 1 < len(sents) else ''}".strip()
+        texts.append(t); owner.append(row)
+t0 = time.time()
+vecs = ans.embedder.encode(texts)
+print(len(texts), "sentences encoded in", round(time.time() - t0, 1), "s", flush=True)
+out = {"vecs": np.asarray(vecs, dtype=np.float32), "owner": np.array(owner), "texts": texts}
+if not Path("/tmp/sent_cands.pkl").exists():
+    dev = [c for c in load_gold(Path("eval/gold.jsonl")) if c.split == "dev" and not c.clarify]
+    train = load_gold(Path("eval/train.jsonl"), splits=(TRAIN_SPLIT,))
+    m = ans.model
+    m.weights = {"dense": 1.0, "lexical": 0.0, "topic": 0.0, "faq": 0.0}; m.priors = {}; m.kinds, m.kind_weights = [], []
+    keys = {}
+    base = _collect(ans, [c for c in dev + train if c.answerable], keys)
+    pickle.dump({"base": base, "keys": keys, "devids": [c.id for c in dev], "row_of": {c.chunk_id: r for r, c in enumerate(ix.chunks)}}, open("/tmp/sent_cands.pkl", "wb"))
+pickle.dump(out, open(f"/tmp/sent_vecs_{variant}.pkl", "wb"))
