@@ -306,11 +306,12 @@ def compare(opts: argparse.Namespace) -> None:
                                  capture_output=True).stdout  # fmt: skip
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(tmp, filter="data")
+        before_args = args if opts.before_index is None else ["--index", str(opts.before_index), *args[2:]]
         for _ in range(opts.pairs):
-            for name, src in (("before", Path(tmp) / "src"), ("after", REPO / "src")):
+            for name, src, tree_args in (("before", Path(tmp) / "src", before_args), ("after", REPO / "src", args)):
                 # the tree's own faqbot first on the path (PYTHONPATH comes before the editable install)
                 env = {**os.environ, "PYTHONPATH": str(src)}
-                out = subprocess.run([sys.executable, __file__, *args], env=env, check=True, capture_output=True, text=True)
+                out = subprocess.run([sys.executable, __file__, *tree_args], env=env, check=True, capture_output=True, text=True)
                 runs[name].append([(label, value) for label, value in json.loads(out.stdout.splitlines()[-1])])
                 print(f"{name}: {runs[name][-1][3][1]:.3f} ms outside the model", file=sys.stderr, flush=True)
     labels = [label for label, _ in runs["after"][0]]
@@ -328,6 +329,8 @@ def compare(opts: argparse.Namespace) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, default=REPO / "index", help="a built index (read only)")
+    parser.add_argument("--before-index", type=Path, help="with --compare: the before tree's own index, when the index "
+                        "format changed in between (build it with that tree's faqbot)")  # fmt: skip
     parser.add_argument("--limit", type=int, default=300, help="dev questions to ask")
     parser.add_argument("--rounds", type=int, default=3, help="rounds of the replayed passes (median shown)")
     parser.add_argument("--top", type=int, default=25, help="functions listed (0: no profile)")
