@@ -52,3 +52,31 @@ for name, cols in variants.items():
         shown.append((ans_ & (y == 1)).sum() / max(1, ans_.sum()))
         withheld_no.append((~ans_ & ~answerable).sum() / (~answerable).sum())
     print(f"{name:28s} AUC {np.mean(aucs):.4f} {np.round(aucs, 4)}  answered-right {np.mean(rights):.3f}  precision {np.mean(shown):.3f}  unanswerable withheld {np.mean(withheld_no):.3f}", flush=True)
+
+
+# agreement features: is the top passage also the best candidate by each signal alone; how far the best other is
+def agreement(o):
+    sig = o.signals
+    top = o.ranked[0]
+    out = []
+    for name in ("dense", "sentence", "sentence_pair", "lexical", "passage"):
+        best_other = max((v[name] for k, v in sig.items() if k != top), default=sig[top][name])
+        out += [float(sig[top][name] >= best_other), sig[top][name] - best_other]
+    return out
+xa = np.array([agreement(o) for o in captured_outcomes["scored"]])
+for name, extra in (("agreement flags", xa[:, 0::2]), ("agreement gaps", xa[:, 1::2]), ("both", xa)):
+    xx = np.hstack([x, extra])
+    aucs, rights, shown, wn = [], [], [], []
+    for seed in (0, 1, 2):
+        folds = np.random.default_rng(seed).permutation(len(y)) % 5
+        p = np.zeros(len(y)); t = np.zeros(len(y))
+        for f in range(5):
+            tr, te = folds != f, folds == f
+            w, b = original(xx[tr], y[tr])
+            ptr = 1 / (1 + np.exp(-(xx[tr] @ w + b)))
+            t[te] = F.utility_threshold(list(ptr), [bool(v) for v in y[tr]])
+            p[te] = 1 / (1 + np.exp(-(xx[te] @ w + b)))
+        aucs.append(F._auc(p, y)); a_ = p >= t
+        rights.append((a_ & (y == 1) & answerable).sum() / answerable.sum()); shown.append((a_ & (y == 1)).sum() / max(1, a_.sum()))
+        wn.append((~a_ & ~answerable).sum() / (~answerable).sum())
+    print(f"{name:28s} AUC {np.mean(aucs):.4f} {np.round(aucs, 4)}  answered-right {np.mean(rights):.3f}  precision {np.mean(shown):.3f}  unanswerable withheld {np.mean(wn):.3f}", flush=True)
