@@ -1,14 +1,22 @@
 """Ranking CV (as experiments/ranking_cv.py) with a sentence signal: the best cosine between the query and one
 sentence of the candidate passage. argv: variant name(s) of /tmp/sent_vecs_<variant>.pkl; 'none' = without."""
-import io, pickle, sys, copy
+import copy, pickle, sys
+from pathlib import Path
 import numpy as np
 import faqbot.evaluation.fitting as F
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cv_folds import dev_cv, summary
 from faqbot.model import SIGNALS
 d = pickle.load(open("/tmp/sent_cands.pkl", "rb"))
 keys, devids, row_of = d["keys"], set(d["devids"]), d["row_of"]
+# the candidates' columns as collected (a tree before the sentence signals had the first seven); the sentence ones dropped
+names = d.get("signals", SIGNALS[:7])
+plain = [i for i, n in enumerate(names) if not n.startswith("sentence")]
+for c in d["base"]:
+    c.signals = c.signals[:, plain]
 for variant in sys.argv[1:]:
     base = copy.deepcopy(d["base"])
-    sig = SIGNALS
+    sig = tuple(names[i] for i in plain)
     for part in ([] if variant == "none" else variant.split("+")):
         s = pickle.load(open(f"/tmp/sent_vecs_{part}.pkl", "rb"))
         V, owner = s["vecs"], s["owner"]
@@ -19,23 +27,6 @@ for variant in sys.argv[1:]:
             col = np.array([float((V[by_row[row_of[i]]] @ c.query_vector).max()) for i in c.ids])
             c.signals = np.hstack([c.signals, col[:, None]])
         sig = sig + ("sentence_" + part,)
-    F.SIGNALS = sig
-    n_keys, n_sig = len(keys), len(sig)
-    res = []
-    for seed in (0, 1, 2):
-        order = np.random.default_rng(seed).permutation(len(base))
-        cands = [base[i] for i in order]
-        F.fit_kinds(cands, n_keys, io.StringIO())
-        folds = np.arange(len(cands)) % 5
-        for l2 in (0.1, 1.0):
-            hits = []
-            for f in range(5):
-                tr = [c for c, k in zip(cands, folds) if k != f]
-                te = [c for c, k in zip(cands, folds) if k == f and c.case_id in devids]
-                w = F.fit_listwise(tr, n_keys, l2)
-                hits += [F._objective([c], w[:n_sig], np.r_[w[n_sig:], 0.0])[0] for c in te]
-            res.append((seed, l2, np.mean(hits)))
-    w = F.fit_listwise(base, n_keys, 1.0)
-    print(variant, {l2: [round(float(h), 4) for s_, l, h in res if l == l2] for l2 in (0.1, 1.0)},
-          "mean", {l2: round(float(np.mean([h for s_, l, h in res if l == l2])), 4) for l2 in (0.1, 1.0)},
-          "weights", dict(zip(sig, np.round(w[:n_sig] / w[0], 3))), flush=True)
+    res = dev_cv(base, len(keys), devids, sig)
+    w = F.fit_listwise(base, len(keys), 1.0)
+    print(variant, summary(res), "weights", dict(zip(sig, np.round(w[: len(sig)] / w[0], 3))), flush=True)

@@ -1,6 +1,6 @@
 """Ranking CV (as cv.py, bare+pair sentence signals in the baseline) with one more candidate signal: the best share
 of the question's word weight (idf over sentences) that one sentence of the passage holds. Dev only."""
-import copy, io, math, pickle, sys
+import copy, math, pickle, sys
 from pathlib import Path
 import numpy as np
 import faqbot.evaluation.fitting as F
@@ -11,9 +11,16 @@ from faqbot.model import SIGNALS
 from faqbot.response import sentence_spans
 from faqbot.retrieval import open_answerer
 from faqbot.settings import Settings
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from cv_folds import dev_cv, summary
 
 d = pickle.load(open("/tmp/sent_cands.pkl", "rb"))
 keys, devids, row_of = d["keys"], set(d["devids"]), d["row_of"]
+# the candidates' columns as collected (a tree before the sentence signals had the first seven); the sentence ones dropped
+names = d.get("signals", SIGNALS[:7])
+plain = [i for i, n in enumerate(names) if not n.startswith("sentence")]
+for c in d["base"]:
+    c.signals = c.signals[:, plain]
 ans = open_answerer(Settings())
 ix = ans.index
 cases = {c.id: c for c in [*load_gold(Path("eval/gold.jsonl")), *load_gold(Path("eval/train.jsonl"), splits=(TRAIN_SPLIT,))]}
@@ -32,14 +39,14 @@ unseen = math.log((n + 1) / 0.5)
 vecs = {v: pickle.load(open(f"/tmp/sent_vecs_{v}.pkl", "rb")) for v in ("bare", "pair")}
 for variant in ["base", *sys.argv[1:]]:
     base = copy.deepcopy(d["base"])
-    sig = SIGNALS[:7]
+    sig = tuple(names[i] for i in plain)
     for v, s in vecs.items():
         by_row = {}
         for i, r in enumerate(s["owner"].tolist()):
             by_row.setdefault(r, []).append(i)
         for c in base:
             col = np.array([float((s["vecs"][by_row[row_of[i]]] @ c.query_vector).max()) for i in c.ids])
-            c.signals = np.hstack([c.signals[:, : len(sig)], col[:, None]]) if False else np.hstack([c.signals, col[:, None]])
+            c.signals = np.hstack([c.signals, col[:, None]])
         sig = sig + (v,)
     if variant != "base":
         for c in base:
@@ -50,21 +57,4 @@ for variant in ["base", *sys.argv[1:]]:
             col = np.array([max(sum(w[t] for t in toks if t in s) for s in sent_tokens[row_of[i]]) / total for i in c.ids])
             c.signals = np.hstack([c.signals, col[:, None]])
         sig = sig + ("sentence_words",)
-    F.SIGNALS = sig
-    n_keys, n_sig = len(keys), len(sig)
-    res = []
-    for seed in (0, 1, 2):
-        order = np.random.default_rng(seed).permutation(len(base))
-        cands = [base[i] for i in order]
-        F.fit_kinds(cands, n_keys, io.StringIO())
-        folds = np.arange(len(cands)) % 5
-        for l2 in (0.1, 1.0):
-            hits = []
-            for f in range(5):
-                tr = [c for c, k in zip(cands, folds) if k != f]
-                te = [c for c, k in zip(cands, folds) if k == f and c.case_id in devids]
-                w_ = F.fit_listwise(tr, n_keys, l2)
-                hits += [F._objective([c], w_[:n_sig], np.r_[w_[n_sig:], 0.0])[0] for c in te]
-            res.append((seed, l2, np.mean(hits)))
-    print(variant, {l2: [round(float(h), 4) for s_, l, h in res if l == l2] for l2 in (0.1, 1.0)},
-          "mean", {l2: round(float(np.mean([h for s_, l, h in res if l == l2])), 4) for l2 in (0.1, 1.0)}, flush=True)
+    print(variant, summary(dev_cv(base, len(keys), devids, sig)), flush=True)

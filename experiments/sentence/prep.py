@@ -6,6 +6,7 @@ from faqbot.settings import Settings
 from faqbot.retrieval import open_answerer
 from faqbot.evaluation.gold import load_gold, TRAIN_SPLIT
 from faqbot.evaluation.fitting import _collect
+from faqbot.model import SIGNALS
 from faqbot.chunks import strip_markup
 from faqbot.response import sentence_spans
 
@@ -42,5 +43,5 @@ if not Path("/tmp/sent_cands.pkl").exists():
     m.weights = {"dense": 1.0, "lexical": 0.0, "topic": 0.0, "faq": 0.0}; m.priors = {}; m.kinds, m.kind_weights = [], []
     keys = {}
     base = _collect(ans, [c for c in dev + train if c.answerable], keys)
-    pickle.dump({"base": base, "keys": keys, "devids": [c.id for c in dev], "row_of": {c.chunk_id: r for r, c in enumerate(ix.chunks)}}, open("/tmp/sent_cands.pkl", "wb"))
+    pickle.dump({"base": base, "keys": keys, "devids": [c.id for c in dev], "row_of": {c.chunk_id: r for r, c in enumerate(ix.chunks)}, "signals": SIGNALS}, open("/tmp/sent_cands.pkl", "wb"))
 pickle.dump(out, open(f"/tmp/sent_vecs_{variant}.pkl", "wb"))
