@@ -4,7 +4,8 @@ Layout of `index/`:
 
     CURRENT               name of the build being served (replaced atomically)
     builds/<name>/        one complete build: manifest.json, chunks.jsonl, pages.json,
-                          vectors.npy, keys.json, faiss.index, bm25/
+                          vectors.npy, vector_chunk.npy, sentence_vectors.npy, sentence_starts.npy,
+                          keys.json, faiss.index, bm25/
     .build.lock           held while a build runs
 
 A build is written into a fresh `builds/<name>` directory and only then named in CURRENT, so a
