@@ -18,6 +18,10 @@ for row, c in enumerate(ix.chunks):
     names = ix.drugs[c.doc_id].names
     label = c.title
     head = c.question if c.question else c.section
+    if variant in ("heading", "headpath"):  # one text per passage: what its heading (or FAQ question) says it is about
+        leaf = c.question if c.question else (c.heading_path[-1] if variant == "heading" else " ".join(c.heading_path))
+        texts.append(f"{label}: {leaf}"); owner.append(row)
+        continue
     spans = sentence_spans(c.text)
     sents = [strip_markup(c.text[a:b]) for a, b in spans] or [strip_markup(c.text)]
     for i, s in enumerate(sents):
