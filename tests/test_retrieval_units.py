@@ -205,10 +205,10 @@ def test_the_sentence_signals_are_each_candidates_best_sentence(index) -> None:
     query = embedder.encode(["how much alcohol can I drink on warfarin"])[0]
     rows = np.array([*index.chunk_rows["warfarin"][::-1], *index.chunk_rows["ibuprofen"][:3]])  # any order, two pages
     alone, paired = ranker.sentence_signals(rows, query)
-    for i, c in enumerate(rows.tolist()):
+    for i, c in enumerate(rows.tolist()):  # the index keeps sentence vectors in half precision
         texts = sentence_texts(index.chunks[c])
-        assert alone[i] == pytest.approx(float((embedder.encode([a for a, _ in texts]) @ query).max()), abs=1e-5)
-        assert paired[i] == pytest.approx(float((embedder.encode([p for _, p in texts]) @ query).max()), abs=1e-5)
+        assert alone[i] == pytest.approx(float((embedder.encode([a for a, _ in texts]) @ query).max()), abs=2e-3)
+        assert paired[i] == pytest.approx(float((embedder.encode([p for _, p in texts]) @ query).max()), abs=2e-3)
     assert not ranker.sentence_signals(rows, None)[0].any()
 
 

@@ -84,7 +84,7 @@ class Index:
     vectors: np.ndarray  # rows: one per chunk (passage), then one per FAQ question
     vector_chunk: np.ndarray  # chunk index of each vector row
     # per sentence of every passage, in chunk order: [0] the sentence alone, [1] with its heading and the next one
-    sentence_vectors: np.ndarray  # (2, sentences, dim)
+    sentence_vectors: np.ndarray  # (2, sentences, dim), float16
     sentence_starts: np.ndarray  # chunk c's sentences are rows sentence_starts[c]:sentence_starts[c + 1]
     faiss_index: Any
     bm25: Any
@@ -271,7 +271,10 @@ def build_index(
         report.embedded = len(missing)
         report.reused = len(set(keys)) - len(missing)
         every = np.stack([cache[k] for k in keys]).astype(np.float32)
-        vectors, sentence_vectors = every[:n_vectors], every[n_vectors:].reshape(2, -1, every.shape[1])
+        vectors = every[:n_vectors]
+        # half precision: a site's sentences outnumber its passages several times over, and a ranking signal needs
+        # no more than three decimals of a cosine
+        sentence_vectors = every[n_vectors:].reshape(2, -1, every.shape[1]).astype(np.float16)
 
         faiss_index, faiss_kind = make_faiss_index(vectors)
         bm25 = make_bm25(texts[: len(chunks)])
