@@ -17,7 +17,7 @@ from typing import Any
 from faqbot.analysis import Analyser, DrugMatch
 from faqbot.clarify import Clarifier
 from faqbot.decision import Decider
-from faqbot.embedding import CachedQueryEmbedder, Embedder, load_embedder, model_id_for
+from faqbot.embedding import BatchingEmbedder, CachedQueryEmbedder, Embedder, load_embedder, model_id_for
 from faqbot.errors import FaqbotError
 from faqbot.index import Index, current_build, load_index
 from faqbot.model import Model
@@ -128,7 +128,7 @@ class AnswererHolder:
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:
-            self._embedder = CachedQueryEmbedder(load_embedder(self.settings.model, self.settings.index_dir / "models"))
+            self._embedder = CachedQueryEmbedder(BatchingEmbedder(load_embedder(self.settings.model, self.settings.index_dir / "models")))
         return self._embedder
 
     def ready(self) -> Answerer | None:
