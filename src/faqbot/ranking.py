@@ -180,10 +180,9 @@ class Ranker:
         first, counts = starts[rows], starts[rows + 1] - starts[rows]
         offsets = np.cumsum(counts) - counts
         members = np.repeat(first - offsets, counts) + np.arange(int(counts.sum()))  # each candidate's sentence rows
-        best = [
-            np.maximum.reduceat(vectors[members].astype(np.float32) @ query_vector, offsets) for vectors in self.index.sentence_vectors
-        ]
-        return best[0].astype(np.float64), best[1].astype(np.float64)
+        scores = self.index.sentence_vectors[:, members] @ query_vector  # both forms in one gather
+        best = np.maximum.reduceat(scores, offsets, axis=1).astype(np.float64)
+        return best[0], best[1]
 
     def rank_question(self, question: Question, mode: str = "full") -> Ranking:
         """The ranking for an analysed question: one page, two interleaved, or all pages."""
