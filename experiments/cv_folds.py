@@ -95,14 +95,16 @@ def fitted_calibration_rows():
     return ans, captured["x"], captured["y"], captured["scored"], answerable
 
 
-def calibration_cv(design, y, answerable, label):
+def calibration_cv(design, y, answerable, label, fold_sets=None):
     """5 folds x 3 assignments of the calibration over design(train_mask, test_mask) -> (x_train, x_test), the
-    threshold chosen on the training folds as the fit chooses it; prints AUC and what a visitor gets."""
+    threshold chosen on the training folds as the fit chooses it; prints AUC and what a visitor gets.
+    fold_sets: the fold of each row, one array per assignment (default: three random assignments)."""
     aucs, rights, shown, withheld = [], [], [], []
-    for seed in (0, 1, 2):
-        folds = np.random.default_rng(seed).permutation(len(y)) % 5
+    if fold_sets is None:
+        fold_sets = [np.random.default_rng(seed).permutation(len(y)) % 5 for seed in (0, 1, 2)]
+    for folds in fold_sets:
         p, t = np.zeros(len(y)), np.zeros(len(y))
-        for f in range(5):
+        for f in np.unique(folds):
             tr, te = folds != f, folds == f
             xtr, xte = design(tr, te)
             w, b = F.fit_logistic(xtr, y[tr])
@@ -115,3 +117,14 @@ def calibration_cv(design, y, answerable, label):
         withheld.append((~shown_ & ~answerable).sum() / (~answerable).sum())
     print(f"{label:34s} AUC {np.mean(aucs):.4f} {np.round(aucs, 4)}  answered-right {np.mean(rights):.3f}  "
           f"precision {np.mean(shown):.3f}  unanswerable withheld {np.mean(withheld):.3f}", flush=True)
+
+
+def page_fold_sets(scored, seeds=(0, 1, 2)):
+    """Fold assignments that keep every case of a page in one fold (pages shuffled by seed, dealt into 5 folds)."""
+    docs = sorted({o.case.doc_id or "-" for o in scored})
+    sets = []
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(len(docs))
+        fold_of_doc = {docs[i]: k % 5 for k, i in enumerate(order)}
+        sets.append(np.array([fold_of_doc[o.case.doc_id or "-"] for o in scored]))
+    return sets

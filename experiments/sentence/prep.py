@@ -25,17 +25,23 @@ for row, c in enumerate(ix.chunks):
     spans = sentence_spans(c.text)
     sents = [strip_markup(c.text[a:b]) for a, b in spans] or [strip_markup(c.text)]
     for i, s in enumerate(sents):
-        if variant == "label":
+        if variant in ("bareq", "pairq"):
+            variant_ = variant[:-1]
+        else:
+            variant_ = variant
+        if variant_ == "label":
             t = f"{label}. {head}. {s}"
-        elif variant == "bare":
+        elif variant_ == "bare":
             t = f"{label}: {s}"
-        elif variant == "pair":
+        elif variant_ == "pair":
             t = f"{label}. {head}. {s} {sents[i+1] if i + 1 < len(sents) else ''}".strip()
         elif variant == "barepair":
             t = f"{label}: {s} {sents[i+1] if i + 1 < len(sents) else ''}".strip()
         elif variant == "barewin":
             t = f"{label}: {sents[i-1] + ' ' if i > 0 else ''}{s} {sents[i+1] if i + 1 < len(sents) else ''}".strip()
         texts.append(t); owner.append(row)
+    if variant.endswith("q") and c.question:  # an FAQ's own question as one more sentence of it
+        texts.append(f"{label}: {c.question}" if variant == "bareq" else f"{label}. {c.question}."); owner.append(row)
 t0 = time.time()
 vecs = ans.embedder.encode(texts)
 print(len(texts), "sentences encoded in", round(time.time() - t0, 1), "s", flush=True)
