@@ -10,7 +10,7 @@ import pytest
 
 from faqbot.analysis import DrugMatcher
 from faqbot.embedding import HashingEmbedder
-from faqbot.evaluation.fitting import fit_logistic, utility_threshold
+from faqbot.evaluation.fitting import fit_logistic, relative_weights, utility_threshold
 from faqbot.evaluation.metrics import ndcg, reciprocal_rank
 from faqbot.index import build_index, load_index
 from faqbot.mentions import Mentions, own_classes
@@ -123,6 +123,22 @@ def test_threshold_shows_an_answer_only_where_a_right_one_outweighs_two_wrong_on
     assert threshold == pytest.approx(0.50)
     # with wrong answers free, every right answer is shown (0.11 is the lowest right one; ties go higher)
     assert utility_threshold(scores, right, wrong_cost=0.0) == pytest.approx(0.11)
+
+
+@pytest.mark.parametrize("dense_weight", [3.0, -3.0])
+def test_fitted_weights_keep_the_fitted_order_whatever_the_sign_of_dense(dense_weight: float) -> None:
+    from faqbot.model import SIGNALS
+    from faqbot.ranking import fuse
+
+    rng = np.random.default_rng(0)
+    n_sig = len(SIGNALS)
+    w = np.r_[dense_weight, rng.normal(size=n_sig - 1), rng.normal(size=2)]  # signals, then two heading priors
+    signals, kinds = rng.random((12, n_sig)), rng.integers(0, 2, size=12)
+    weights, priors = relative_weights(w, {"adults": 0, "faq": 1})
+    assert weights["dense"] == pytest.approx(np.sign(dense_weight))
+    fitted = fuse(signals, w[:n_sig], w[n_sig:][kinds])
+    used = fuse(signals, np.array([weights[s] for s in SIGNALS]), np.array([priors["adults"], priors["faq"]])[kinds])
+    assert list(np.argsort(-used)) == list(np.argsort(-fitted)), "the ranking uses the order the fit found"
 
 
 def test_pages_own_such_as_lists_put_a_drug_in_a_class() -> None:

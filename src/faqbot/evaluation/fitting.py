@@ -209,9 +209,7 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[
         if cv > best_cv:
             best_l2, best_cv = l2, cv
     w = fit_listwise(cands, n_keys, best_l2)
-    scale = w[0]  # weights relative to the dense similarity, as the ranking uses them
-    model.weights = {name: round(float(w[i] / scale), 4) for i, name in enumerate(SIGNALS)}
-    model.priors = {key: round(float(w[n_sig + i] / scale), 4) for key, i in sorted(keys.items())}
+    model.weights, model.priors = relative_weights(w, keys)
     dev_fit = _objective(cands, w[:n_sig], np.r_[w[n_sig:], 0.0])
     print(f"ranking model (L2 {best_l2}, 2-fold CV hit@1 {best_cv:.3f}): dev hit@1 {dev_fit[0]:.3f}, MRR {dev_fit[1]:.3f}; "
           f"weights {model.weights}", file=log)  # fmt: skip
@@ -238,6 +236,16 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[
     model.fitted_on = described
     print(f"calibration fitted on {len(scored)} dev cases; threshold {model.threshold:.2f}", file=log)
     return model
+
+
+def relative_weights(w: np.ndarray, keys: dict[str, int]) -> tuple[dict[str, float], dict[str, float]]:
+    """The listwise fit's weights as the ranking uses them: the SIGNALS weights, then each heading prior, in units
+    of the dense similarity's weight. Its size only: a fit that weighs dense below 0 (another signal carrying the
+    similarity) keeps the order it found, where dividing by the weight itself would turn the ranking upside down."""
+    scale = abs(float(w[0])) or 1.0
+    n_sig = len(SIGNALS)
+    weights = {name: round(float(w[i] / scale), 4) for i, name in enumerate(SIGNALS)}
+    return weights, {key: round(float(w[n_sig + i] / scale), 4) for key, i in sorted(keys.items())}
 
 
 def _rounded(weights: np.ndarray) -> list[list[float]]:
