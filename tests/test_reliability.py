@@ -389,6 +389,8 @@ def test_build_killed_mid_embedding_leaves_the_previous_index_serving(tmp_path: 
     with live_server(settings) as live:
         assert_serving(live.url, first)
         for attempt in range(5):
+            # an earlier attempt the kill missed may have finished and swapped in its build: this one must keep that
+            previous = current_build(settings.index_dir).name  # type: ignore[union-attr]
             process = subprocess.Popen([sys.executable, "-m", "faqbot.cli", "build", "--full"], env=cli_env(settings),
                                        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
             if attempt < 4:  # inside the build, before anything is written: while embedding
@@ -407,8 +409,9 @@ def test_build_killed_mid_embedding_leaves_the_previous_index_serving(tmp_path: 
             index = load_index(settings.index_dir, MODEL)  # complete and loadable, whichever build it is
             assert len(index.chunks) == chunks
             assert_serving(live.url, first if serving.name == first else wait_for_version(live.url, first))
-            outcomes.append((mid_build, serving.name == first, len(build_dirs(settings)[1])))
-        assert sum(mid and kept for mid, kept, _ in outcomes) >= 3, f"too few kills landed mid-embedding: {outcomes}"
+            outcomes.append((mid_build, serving.name == previous, len(build_dirs(settings)[1])))
+        assert all(kept for mid, kept, _ in outcomes if mid), f"a build killed mid-embedding replaced the index: {outcomes}"
+        assert sum(mid for mid, _, _ in outcomes) >= 3, f"too few kills landed mid-embedding: {outcomes}"
 
         # the next build succeeds over whatever the kills left behind, and the server switches to it
         (settings.data_dir / "zentravil.md").write_text((DATA / "warfarin.md").read_text().replace("Warfarin", "Zentravil"))
