@@ -28,16 +28,12 @@ import faqbot.evaluation.fitting as F
 from faqbot.model import FEATURES
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cv_folds import calibration_cv, fitted_calibration_rows, page_fold_sets  # noqa: E402
+from cv_folds import calibration_cv, fitted_calibration_rows, off_axis, page_axes, page_fold_sets  # noqa: E402
 
 ans, x, y, scored, answerable = fitted_calibration_rows()
 index = ans.index
 n = len(index.chunks)
-chunk_docs = np.array([c.doc_id for c in index.chunks])
-axis = {}
-for d in set(chunk_docs):
-    mean = index.vectors[:n][chunk_docs == d].mean(axis=0)
-    axis[d] = mean / np.linalg.norm(mean)
+axis = page_axes(index)
 xq, yq = np.array([o.query_vector for o in scored]), answerable.astype(float)
 case_docs = np.array([o.case.doc_id or "-" for o in scored])
 top_docs = [o.ranked[0].split("#")[0] for o in scored]  # the page the answer would come from, as serving knows it
@@ -46,7 +42,7 @@ faq_docs = np.array([index.chunks[index.vector_chunk[r]].doc_id for r in faq_row
 
 
 def off_page(v, d, how):
-    return v if how == "plain" or d not in axis else v - (v @ axis[d]) * axis[d]
+    return v if how == "plain" or d not in axis else off_axis(v, axis[d])
 
 
 def page_held_out_logits(XQ, XF, folds, l2):

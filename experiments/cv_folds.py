@@ -119,12 +119,29 @@ def calibration_cv(design, y, answerable, label, fold_sets=None):
           f"precision {np.mean(shown):.3f}  unanswerable withheld {np.mean(withheld):.3f}", flush=True)
 
 
+def deal_pages(doc_ids, seed):
+    """Each page's fold: the pages (sorted) shuffled by seed and dealt into 5 folds."""
+    docs = sorted(set(doc_ids))
+    return {docs[i]: k % 5 for k, i in enumerate(np.random.default_rng(seed).permutation(len(docs)))}
+
+
 def page_fold_sets(scored, seeds=(0, 1, 2)):
-    """Fold assignments that keep every case of a page in one fold (pages shuffled by seed, dealt into 5 folds)."""
-    docs = sorted({o.case.doc_id or "-" for o in scored})
-    sets = []
-    for seed in seeds:
-        order = np.random.default_rng(seed).permutation(len(docs))
-        fold_of_doc = {docs[i]: k % 5 for k, i in enumerate(order)}
-        sets.append(np.array([fold_of_doc[o.case.doc_id or "-"] for o in scored]))
-    return sets
+    """Fold assignments that keep every case of a page in one fold (cases without a page count as one)."""
+    docs = [o.case.doc_id or "-" for o in scored]
+    return [np.array([fold[d] for d in docs]) for fold in (deal_pages(docs, seed) for seed in seeds)]
+
+
+def page_axes(index):
+    """Each page's axis: the direction of the mean of its passages' vectors."""
+    n = len(index.chunks)
+    chunk_docs = np.array([c.doc_id for c in index.chunks])
+    axes = {}
+    for d in set(chunk_docs):
+        mean = index.vectors[:n][chunk_docs == d].mean(axis=0)
+        axes[d] = mean / np.linalg.norm(mean)
+    return axes
+
+
+def off_axis(vector, axis):
+    """A question's vector without its part along a page's axis."""
+    return vector - (vector @ axis) * axis

@@ -14,7 +14,6 @@ dev's pages. Read off the page axis it keeps its worth on dev's own pages and ga
 visitor gets with it: visitor_cv.py (not shipped).
 """
 import copy
-import io
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import faqbot.evaluation.fitting as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from cv_folds import add_sentence_signal, load_candidates  # noqa: E402
+from cv_folds import add_sentence_signal, deal_pages, load_candidates, off_axis, page_axes  # noqa: E402
 
 from faqbot.retrieval import open_answerer  # noqa: E402
 from faqbot.settings import Settings  # noqa: E402
@@ -32,21 +31,13 @@ candidates, keys, devids, row_of, plain = load_candidates()
 sig = plain + tuple(add_sentence_signal(candidates, row_of, part) for part in ("bare", "pair"))
 F.SIGNALS = sig
 n_keys, n_sig, kind_col = len(keys), len(sig), sig.index("kind")
-index = open_answerer(Settings()).index
-n = len(index.chunks)
-chunk_docs = np.array([c.doc_id for c in index.chunks])
-axis = {}
-for d in set(chunk_docs):
-    mean = index.vectors[:n][chunk_docs == d].mean(axis=0)
-    axis[d] = mean / np.linalg.norm(mean)
+axis = page_axes(open_answerer(Settings()).index)
 case_doc = [c.ids[int(np.argmax(c.relevant))].split("#")[0] for c in candidates]
 
 
 def kind_inputs(c, how):
     """One query vector per candidate: as asked, or off the candidate's page axis."""
-    docs = [i.split("#")[0] for i in c.ids]
-    q = c.query_vector
-    return np.array([q if how == "plain" else q - (q @ axis[d]) * axis[d] for d in docs])
+    return np.array([c.query_vector if how == "plain" else off_axis(c.query_vector, axis[i.split("#")[0]]) for i in c.ids])
 
 
 doc_of_case = {c.case_id: d for c, d in zip(candidates, case_doc)}
@@ -55,9 +46,7 @@ inner_fold = {d: i % 5 for i, d in enumerate(sorted(set(case_doc)))}
 
 def train_input(c, how):
     """The query vector a kind is learned from: off the axis of the page the question is about."""
-    q = c.query_vector
-    d = doc_of_case[c.case_id]
-    return q if how == "plain" else q - (q @ axis[d]) * axis[d]
+    return c.query_vector if how == "plain" else off_axis(c.query_vector, axis[doc_of_case[c.case_id]])
 
 
 def predict(c, how, w):
@@ -74,21 +63,19 @@ def targets(c):
 def run(how, by_page, l2_rank=1.0, l2_kind=1e-3):
     hits = []
     for seed in (0, 1, 2):
-        rng = np.random.default_rng(seed)
         if by_page:
-            docs = sorted(set(case_doc))
-            fold_of = {docs[i]: k % 5 for k, i in enumerate(rng.permutation(len(docs)))}
+            fold_of = deal_pages(case_doc, seed)
             folds = np.array([fold_of[d] for d in case_doc])
         else:
-            folds = rng.permutation(len(candidates)) % 5
+            folds = np.random.default_rng(seed).permutation(len(candidates)) % 5
         base = copy.deepcopy(candidates)
+        if how == "none":
+            for c in base:
+                c.signals[:, kind_col] = 0.0
         for f in range(5):
             tr = [c for c, k in zip(base, folds) if k != f]
             te = [c for c, k in zip(base, folds) if k == f]
-            if how == "none":
-                for c in base:
-                    c.signals[:, kind_col] = 0.0
-            else:
+            if how != "none":
                 # the training folds' own kind signal out of fold (inner folds of the same kind), then the test fold's
                 inner = np.array([inner_fold[doc_of_case[c.case_id]] if by_page else i % 5 for i, c in enumerate(tr)])
                 for g in range(5):

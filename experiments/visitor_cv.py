@@ -32,6 +32,7 @@ The loss on the pages dev asks about is larger on test than the CV said. None sh
 """
 import argparse
 import io
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -43,6 +44,9 @@ from faqbot.model import Model
 from faqbot.retrieval import open_answerer
 from faqbot.sessions import Sessions
 from faqbot.settings import Settings
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cv_folds import deal_pages  # noqa: E402
 
 parser = argparse.ArgumentParser()
 parser.add_argument("seeds", nargs="*", type=int, default=[0, 1, 2])
@@ -60,8 +64,7 @@ rows = []
 for seed in args.seeds:
     folds = np.random.default_rng(seed).permutation(len(cases)) % 5
     if args.by_page:  # a case without a page (off-topic, absent drug) keeps its random fold
-        docs = sorted({c.doc_id for c in cases if c.doc_id})
-        fold_of_doc = {docs[i]: k % 5 for k, i in enumerate(np.random.default_rng(seed).permutation(len(docs)))}
+        fold_of_doc = deal_pages([c.doc_id for c in cases if c.doc_id], seed)
         folds = np.array([fold_of_doc[c.doc_id] if c.doc_id else k for c, k in zip(cases, folds)])
     outcomes = []
     for f in range(5):

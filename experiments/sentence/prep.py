@@ -14,6 +14,7 @@ ans = open_answerer(Settings())
 ix = ans.index
 variant = sys.argv[1] if len(sys.argv) > 1 else "label"
 texts, owner = [], []
+variant_ = variant[:-1] if variant in ("bareq", "pairq") else variant  # "q": the sentences of that form, then the FAQ's question
 for row, c in enumerate(ix.chunks):
     names = ix.drugs[c.doc_id].names
     label = c.title
@@ -25,10 +26,6 @@ for row, c in enumerate(ix.chunks):
     spans = sentence_spans(c.text)
     sents = [strip_markup(c.text[a:b]) for a, b in spans] or [strip_markup(c.text)]
     for i, s in enumerate(sents):
-        if variant in ("bareq", "pairq"):
-            variant_ = variant[:-1]
-        else:
-            variant_ = variant
         if variant_ == "label":
             t = f"{label}. {head}. {s}"
         elif variant_ == "bare":
