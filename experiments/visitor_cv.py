@@ -18,6 +18,8 @@ Results (2026-11-28), mean of seeds 0 1 2 (each 5 folds; the seeds spread over a
 | kind model off each candidate's page axis | by page | 0.892 | 0.755 | 0.903 | 0.184 | 0.958 |
 | both off the page axis | random | 0.903 | 0.825 | 0.906 | 0.113 | 0.952 |
 | both off the page axis | by page | 0.892 | 0.808 | 0.897 | 0.118 | 0.961 |
+| shipped since (Model.new_pages: both off the page axis, folds by page, for pages the fit never saw) | random | 0.906 | 0.822 | 0.915 | 0.117 | 0.967 |
+| shipped since | by page | 0.890 | 0.802 | 0.896 | 0.128 | 0.952 |
 Folds by page reproduce what heldout-pages shows (answered-right 0.72 there, 0.76 here, against 0.82 on dev's own
 pages). Neither ranking change that won the ranking CV moves the chain. The off-axis aspect model answers 3.5
 points more of the answerable questions on unseen pages (every seed: +4.7, +2.5, +3.0) at one point of precision
@@ -28,7 +30,10 @@ right minus twice wrong per answerable question, 0.573 -> 0.622) and costs dev's
 unanswerable withheld 1.5 points (utility 0.669 -> 0.654). I had set the bar before the run at +0.02 on unseen pages
 and no more than -0.01 on dev's own: it missed the second. Refitted once to see: test answered-right 0.823 -> 0.789,
 precision 0.899 -> 0.878, hit@1 0.903 -> 0.890; heldout-pages 0.724 -> 0.748, 0.821 -> 0.833, 0.890 -> 0.890.
-The loss on the pages dev asks about is larger on test than the CV said. None shipped.
+The loss on the pages dev asks about is larger on test than the CV said. None shipped then.
+Next session (2026-11-28): the fit now does both, each for the pages it is good for (`fit` records the pages it
+saw; a question locked to another page gets `new_pages`); random folds give the shipped figures to the third
+decimal, folds by page +4.6 answered-right and +0.4 precision.
 """
 import argparse
 import io
@@ -69,7 +74,7 @@ for seed in args.seeds:
     outcomes = []
     for f in range(5):
         model = Model()
-        ans.model = ans.ranker.model = ans.decider.model = model
+        ans.model = ans.ranker.model = model
         ans.sessions, ans.clarifier.pending = Sessions(), Sessions()  # nothing remembered from another fold's runs
         F.fit(ans, [c for c, k in zip(cases, folds) if k != f], log=io.StringIO())
         ans.sessions, ans.clarifier.pending = Sessions(), Sessions()

@@ -103,3 +103,16 @@ def test_training_questions_never_touch_a_held_out_page(answerer: Answerer) -> N
         or any(re.search(rf"\b{re.escape(n)}\b", c.question.lower()) for n in names)
     ]  # fmt: skip
     assert not touching, f"training cases about held-out pages: {touching}"
+
+
+def test_the_shipped_model_answers_held_out_pages_as_pages_it_never_saw(answerer: Answerer) -> None:
+    """The fit records the pages it saw; the held-out pages must not be among them, so that heldout-pages measures the
+    parameters every new page on the site gets (Model.new_pages), and the pages dev is about must be."""
+    gold = load_gold(GOLD)
+    held = {c.doc_id for c in gold if c.split == "heldout-pages"} - {c.doc_id for c in gold if c.split != "heldout-pages"} - {None}
+    dev_pages = {c.doc_id for c in gold if c.split == "dev" and c.doc_id}
+    model = answerer.model
+    assert model.new_pages and model.for_new_pages().page_axis
+    assert held and not held & set(model.fitted_pages), "a held-out page was fitted on"
+    assert dev_pages <= set(model.fitted_pages)
+    assert all(answerer.ranker.rank("dose", ["dose"], {"dose"}, [d]).model is model.for_new_pages() for d in held)

@@ -254,3 +254,38 @@ def test_a_second_drug_with_a_page_is_answered_only_from_a_passage_about_it_or_i
     neither = ans.ask("trastuzumab and sibutramine together")
     assert not neither["answered"] and neither["alternatives"]
     assert "Neither the Trastuzumab page nor the Sibutramine page" in neither["message"]
+
+
+def test_a_page_the_fit_never_saw_is_ranked_and_decided_by_the_new_pages_model(index, tmp_path) -> None:
+    """Model.fitted_pages / new_pages: a question locked to another page gets the other parameters, read off its
+    page's axis; a fitted page, no page or two pages keep the main ones. Survives saving and loading."""
+    from faqbot.ranking import Ranker
+
+    dim = 256
+    rng = np.random.default_rng(0)
+    aspect = [*rng.normal(size=dim).round(4), 0.1]
+    new = Model(threshold=0.0, priors={"faq": 3.0}, page_axis=True, aspect=aspect).as_dict()
+    model = Model(threshold=1.0, fitted_pages=["warfarin"], new_pages=new)
+    model.save(tmp_path)
+    model = Model.load(tmp_path)
+    assert model.for_pages(["warfarin"]) is model and model.for_pages(None) is model
+    assert model.for_pages(["warfarin", "ibuprofen"]) is model
+    unseen = model.for_pages(["ibuprofen"])
+    assert unseen is not model and unseen.page_axis and unseen.threshold == 0.0 and unseen is model.for_pages(["metformin"])
+
+    embedder = HashingEmbedder(dim)
+    ranker = Ranker(index, embedder, model)
+    seen_rank = ranker.rank("alcohol", ["alcohol"], {"alcohol"}, ["warfarin"])
+    new_rank = ranker.rank("alcohol", ["alcohol"], {"alcohol"}, ["ibuprofen"])
+    assert seen_rank.model is model and new_rank.model is unseen
+    assert all(new_rank.signals[c]["prior"] == (3.0 if index.chunks[c].kind == "faq" else 0.0) for c in new_rank.ranked)
+    assert all(seen_rank.signals[c]["prior"] == 0.0 for c in seen_rank.ranked)
+    raw = embedder.encode(["Ibuprofen: alcohol"])[0]
+    axis = ranker.page_axes["ibuprofen"]
+    assert new_rank.query_vector is not None and abs(float(new_rank.query_vector @ axis)) < 1e-5
+    assert np.allclose(new_rank.query_vector + float(raw @ axis) * axis, raw, atol=1e-5), "only the page's axis is taken out"
+    assert np.allclose(seen_rank.query_vector, embedder.encode(["Warfarin: alcohol"])[0], atol=1e-6)
+
+    answerer = Answerer(index, embedder, model)
+    assert answerer.ask("warfarin and alcohol")["answered"] is False  # threshold 1: never
+    assert answerer.ask("ibuprofen and alcohol")["answered"] is True  # threshold 0: always

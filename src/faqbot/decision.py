@@ -15,7 +15,7 @@ from faqbot.analysis import DrugMatch, Question
 from faqbot.index import Index
 from faqbot.lexical import tokenize
 from faqbot.mentions import Mentions, own_classes
-from faqbot.model import FEATURES, Model
+from faqbot.model import FEATURES
 from faqbot.pages import slugify
 from faqbot.ranking import Ranking
 from faqbot.vocabulary import drug_groups, generic_name, quoted_name
@@ -94,11 +94,10 @@ def features(
 
 
 class Decider:
-    """Decides for one index and model."""
+    """Decides for one index, with the model that ranked (Ranking.model)."""
 
-    def __init__(self, index: Index, model: Model) -> None:
+    def __init__(self, index: Index) -> None:
         self.index = index
-        self.model = model
         # each page's main sections in page order with their anchors, named when the page doesn't answer
         self.sections: dict[str, dict[str, str]] = {}
         for c in index.chunks:
@@ -119,15 +118,16 @@ class Decider:
     def decide(self, question: Question, ranking: Ranking) -> Decision:
         ranked = ranking.ranked
         primary = question.primary
-        asks_covered = self.model.asks_covered(ranking.query_vector)
+        model = ranking.model  # this one, or the one for pages the fit never saw (Model.for_pages)
+        asks_covered = model.asks_covered(ranking.query_vector)
         words = set(question.tokens)
 
         def covered(c: int) -> tuple[float, float]:
             return self.coverage(words, c, self.index.chunks[c].doc_id)
 
         feats = features(ranking, ranked, primary, asks_covered, covered(ranked[0]) if ranked else (1.0, 0.0))
-        score = self.model.probability(feats) if ranked else 0.0
-        answered = bool(ranked) and score >= self.model.threshold
+        score = model.probability(feats) if ranked else 0.0
+        answered = bool(ranked) and score >= model.threshold
         message = None
         other = self._other_drug(question.target, question.absent)
         if other is not None and ranked:
@@ -142,7 +142,7 @@ class Decider:
                 first = set(speaking)
                 ranked = speaking + [c for c in ranked if c not in first]
                 feats = features(ranking, ranked, primary, asks_covered, covered(ranked[0]))
-                score = max(score, self.model.probability(feats))
+                score = max(score, model.probability(feats))
                 answered = True
             else:  # neither page names the other drug (or a drug without a page): never answered from a guess
                 answered = False

@@ -51,10 +51,18 @@ class Model:
     kinds: list[str] = field(default_factory=list)
     kind_weights: list[list[float]] = field(default_factory=list)
     fitted_on: str = "defaults"
+    # the pages the fit saw; a question locked to any other page is answered by `new_pages`: this class's fields,
+    # fitted with page_axis on. The vector models above learn which of dev's pages drew which questions as much as
+    # kinds of questions (aspect AUC 0.896 on dev's pages, 0.839 on pages left out of the fit).
+    fitted_pages: list[str] = field(default_factory=list)
+    new_pages: dict[str, Any] = field(default_factory=dict)
+    # the vector models read the question without its part along its page's axis (Ranker.page_axes)
+    page_axis: bool = False
     # the vector models' weights as arrays, made once per fitted list (not saved); each holds the list it was
     # made from, so a list fitted later is never mistaken for it (an id() could be reused by a new list)
     _kind_matrix: tuple[list[list[float]], np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
     _aspect_vector: tuple[list[float], np.ndarray] | None = field(default=None, init=False, repr=False, compare=False)
+    _new_pages_model: tuple[dict[str, Any], Model] | None = field(default=None, init=False, repr=False, compare=False)
 
     @classmethod
     def load(cls, models_dir: Path | None = None) -> Model:
@@ -74,8 +82,10 @@ class Model:
         write_atomic(models_dir / RANKER_FILE, text)
         record_artifact(models_dir, RANKER_FILE, text.encode(), {
             "what": "ranking weights and heading priors (listwise), question-kind model and answerability model over "
-                    "the query vector, calibration over FEATURES and the answer threshold",
+                    "the query vector, calibration over FEATURES and the answer threshold; the same again (new_pages) "
+                    "for pages not in fitted_pages, reading the question off its page's axis",
             "fitted_on": self.fitted_on,
+            "fitted_pages": self.fitted_pages,
             "features": list(FEATURES),
         })  # fmt: skip
         return models_dir / RANKER_FILE
@@ -89,7 +99,23 @@ class Model:
         values = self.as_dict()
         for name in ("aspect", "kind_weights"):
             values[name] = f"{len(values[name])} rows"
+        if self.new_pages:
+            values["new_pages"] = self.for_new_pages().summary()
         return values
+
+    def for_pages(self, doc_ids: list[str] | None) -> Model:
+        """The model that ranks and decides for a question locked to doc_ids: this one, or new_pages when that is
+        one page the fit never saw. A question on no page or on two keeps this one."""
+        if not self.new_pages or doc_ids is None or len(doc_ids) != 1 or doc_ids[0] in self.fitted_pages:
+            return self
+        return self.for_new_pages()
+
+    def for_new_pages(self) -> Model:
+        """new_pages as a Model, made once per fitted dict (see _kind_matrix)."""
+        if self._new_pages_model is None or self._new_pages_model[0] is not self.new_pages:
+            fields = {k: v for k, v in self.new_pages.items() if k in self.__dataclass_fields__ and not k.startswith("_")}
+            self._new_pages_model = (self.new_pages, Model(**fields))
+        return self._new_pages_model[1]
 
     def weight_vector(self, mode: str = "full") -> np.ndarray:
         """The weights over SIGNALS a ranking mode mixes with (the ablation modes keep one or two signals)."""

@@ -35,11 +35,13 @@ def prior_key(chunk: Chunk) -> str:
 
 @dataclass
 class Ranking:
-    """Candidates best first, with each one's signals (and "fused", "prior"), and the query vector."""
+    """Candidates best first, with each one's signals (and "fused", "prior"), the model that ranked them (and
+    decides), and the question's vector as that model's vector models read it (Ranker.reading)."""
 
     ranked: list[int]
     signals: dict[int, dict[str, float]]
     query_vector: np.ndarray | None
+    model: Model
 
 
 @dataclass
@@ -71,6 +73,8 @@ class Ranker:
         for row, c in enumerate(index.vector_chunk.tolist()):
             rows_of.setdefault(index.chunks[c].doc_id, []).append(row)
         self.vector_rows = {d: np.array(rows, dtype=np.int64) for d, rows in rows_of.items()}
+        # per page, the direction of the mean of its passages' vectors: what its questions share as being about it
+        self.page_axes = {d: _unit(index.vectors[rows]) for d, rows in index.chunk_rows.items() if len(rows)}
 
     def _topic_of(self, chunk: Chunk) -> set[str]:
         if chunk.kind == "section":
@@ -134,36 +138,46 @@ class Ranker:
         """Chunk rows best first (ties to the smaller chunk id), each with its signals. doc_ids restricts to those pages."""
         found = self.retrieve(text, tokens, doc_ids, mode)
         rows = found.rows
-        if len(rows) == 0:
-            return Ranking([], {}, None)
         full = mode == "full"
+        model = self.model.for_pages(doc_ids) if full else self.model
+        reading = self.reading(model, found.query_vector, doc_ids)
+        if len(rows) == 0:
+            return Ranking([], {}, None, model)
         topic = np.array([float(full and bool(topic_tokens & self.heading_tokens[c])) for c in rows.tolist()])
-        kind = self.kind_signal(rows, found.query_vector) if full else np.zeros(len(rows))
+        kind = self.kind_signal(rows, reading, model) if full else np.zeros(len(rows))
         sentence, sentence_pair = self.sentence_signals(rows, found.query_vector if full else None)
         # columns in SIGNALS order
         matrix = np.column_stack([
             found.dense[rows].astype(np.float64), found.lexical[rows].astype(np.float64), topic,
             self.is_faq[rows], found.passage[rows].astype(np.float64), self.later_part[rows], kind, sentence, sentence_pair,
         ])  # fmt: skip
-        priors = np.array([self.model.priors.get(self.prior_keys[c], 0.0) if full else 0.0 for c in rows.tolist()])
-        fused = fuse(matrix, self.model.weight_vector(mode), priors)
+        priors = np.array([model.priors.get(self.prior_keys[c], 0.0) if full else 0.0 for c in rows.tolist()])
+        fused = fuse(matrix, model.weight_vector(mode), priors)
         signals: dict[int, dict[str, float]] = {}
         for i, c in enumerate(rows.tolist()):
             signals[c] = {name: float(matrix[i, j]) for j, name in enumerate(SIGNALS)}
             signals[c]["fused"] = float(fused[i])
             signals[c]["prior"] = float(priors[i])
         order = sorted(range(len(rows)), key=lambda i: (-fused[i], self.index.chunks[rows[i]].chunk_id))
-        return Ranking([int(rows[i]) for i in order], signals, found.query_vector)
+        return Ranking([int(rows[i]) for i in order], signals, reading, model)
 
-    def kind_signal(self, rows: np.ndarray, query_vector: np.ndarray | None) -> np.ndarray:
+    def reading(self, model: Model, query_vector: np.ndarray | None, doc_ids: list[str] | None) -> np.ndarray | None:
+        """The question's vector as model's vector models (kind, aspect) read it: for a page_axis model and one page,
+        without its part along the page's axis, so that they see the kind of question rather than the page."""
+        if query_vector is None or not model.page_axis or doc_ids is None or len(doc_ids) != 1:
+            return query_vector
+        axis = self.page_axes.get(doc_ids[0])
+        return query_vector if axis is None else query_vector - float(query_vector @ axis) * axis
+
+    def kind_signal(self, rows: np.ndarray, query_vector: np.ndarray | None, model: Model) -> np.ndarray:
         """Per candidate: log P(its kind of passage | the question), from the fitted kind model (0 without one).
 
         A kind the model does not know counts as unlikely as its least likely known kind.
         """
-        log_probs = self.model.kind_log_probs(query_vector)
+        log_probs = model.kind_log_probs(query_vector)
         if log_probs is None:
             return np.zeros(len(rows))
-        column = {kind: i for i, kind in enumerate(self.model.kinds)}
+        column = {kind: i for i, kind in enumerate(model.kinds)}
         padded = np.append(log_probs, log_probs.min()).astype(np.float64)
         return padded[[column.get(self.prior_keys[c], -1) for c in rows.tolist()]]
 
@@ -222,10 +236,8 @@ class Ranker:
         topics = (question.topic_tokens | topic_tokens(PAIR_HINT)) - question.name_tokens
         lists: list[list[int]] = []
         signals: dict[int, dict[str, float]] = {}
-        vectors: list[np.ndarray | None] = []
-        for match in target:
-            ranking = self.rank(text, tokens, topics, [match.doc_id] if match.doc_id else None)
-            vectors.append(ranking.query_vector)
+        rankings = [self.rank(text, tokens, topics, [match.doc_id] if match.doc_id else None) for match in target]
+        for ranking in rankings:
             lists.append(ranking.ranked)
             signals.update(ranking.signals)
         merged: list[int] = []
@@ -233,4 +245,10 @@ class Ranker:
             merged.extend(pair)
         longest = max(lists, key=len)
         merged.extend(longest[len(merged) // 2 :])
-        return Ranking(merged, signals, vectors[0])  # the first drug's query vector speaks for the question
+        # the first drug's ranking, whose best passage leads, speaks for the question
+        return Ranking(merged, signals, rankings[0].query_vector, rankings[0].model)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    mean = vectors.mean(axis=0)
+    return mean / (float(np.linalg.norm(mean)) or 1.0)

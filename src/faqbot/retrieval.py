@@ -43,7 +43,7 @@ class Answerer:
         self.sessions = sessions or Sessions()
         self.analyser = Analyser(index)
         self.ranker = Ranker(index, embedder, self.model)
-        self.decider = Decider(index, self.model)
+        self.decider = Decider(index)
         self.responder = Responder(index)
         self.clarifier = Clarifier(self)  # "which medicine do you mean?" and the question it keeps pending
 

@@ -42,6 +42,7 @@ class _Candidates:
     """One dev case's candidate passages with the raw ranking signals, for fast re-scoring."""
 
     case_id: str
+    doc_id: str | None
     ids: list[str]
     signals: np.ndarray  # columns: SIGNALS
     keys: np.ndarray  # index into the prior keys
@@ -60,6 +61,7 @@ def _collect(answerer: Answerer, cases: list[Case], keys: dict[str, int]) -> lis
         collected.append(
             _Candidates(
                 case_id=case.id,
+                doc_id=case.doc_id,
                 ids=ids,
                 signals=np.array([[signals[i][f] for f in SIGNALS] for i in ids]),
                 keys=np.array([keys.setdefault(signals[i]["key"], len(keys)) for i in ids]),
@@ -146,20 +148,37 @@ def _log_softmax(scores: np.ndarray) -> np.ndarray:
     return scores - np.log(np.exp(scores).sum(axis=1, keepdims=True))
 
 
-def fit_kinds(cands: list[_Candidates], n_keys: int, log: Any) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
+def folds_of(doc_ids: list[str | None], pages: list[str] | None) -> np.ndarray:
+    """Five folds over cases: by position (pages None), or each page's cases together, pages dealt in the order
+    given (the index's, so every step of a fit deals them alike): each fold's questions are then about pages the
+    other four were not fitted on. A case on no page goes by position."""
+    if pages is None:
+        return np.arange(len(doc_ids)) % 5
+    fold_of_page = {d: i % 5 for i, d in enumerate(pages)}
+    return np.array([fold_of_page[d] if d in fold_of_page else i % 5 for i, d in enumerate(doc_ids)])
+
+
+def page_order(answerer: Answerer, by_page: bool) -> list[str] | None:
+    """The pages to deal into folds by page (the index's, by name), or None for folds by position."""
+    return sorted(answerer.index.drugs) if by_page else None
+
+
+def fit_kinds(
+    cands: list[_Candidates], n_keys: int, log: Any, pages: list[str] | None = None
+) -> tuple[np.ndarray, list[np.ndarray], dict[str, int]]:
     """The question-kind model: from the query vector, which kind of passage (prior key) answers.
 
     Trained on dev's answerable questions, each labelled with the kinds of its relevant passages.
     Fills every candidate's "kind" signal with its question's out-of-fold log-probabilities (5 folds,
-    L2 chosen by their log loss), so the ranking weights are fitted on the signal as unseen
-    questions get it. Returns the weights fitted on all of them, each fold's, and each case's fold.
+    by page when pages are given, see folds_of; L2 chosen by their log loss), so the ranking weights are fitted on the signal
+    as unseen questions get it. Returns the weights fitted on all of them, each fold's, and each case's fold.
     """
     x = np.array([c.query_vector for c in cands])
     y = np.zeros((len(cands), n_keys))
     for i, c in enumerate(cands):
         y[i, c.keys[c.relevant]] = 1.0 / max(1, int(c.relevant.sum()))
     labelled = y.sum(axis=1) > 0
-    folds = np.arange(len(cands)) % 5
+    folds = folds_of([c.doc_id for c in cands], pages)
     best: tuple[float, float, list[np.ndarray], np.ndarray] | None = None
     for l2 in (3e-4, 1e-3, 3e-3):
         fold_weights, log_p = [], np.zeros_like(y)
@@ -176,14 +195,15 @@ def fit_kinds(cands: list[_Candidates], n_keys: int, log: Any) -> tuple[np.ndarr
     for i, c in enumerate(cands):
         c.signals[:, column] = log_p[i, c.keys]
     accuracy = float(np.mean([y[i, log_p[i].argmax()] > 0 for i in np.flatnonzero(labelled)]))
-    print(f"question-kind model: {int(labelled.sum())} dev questions, {n_keys} kinds; L2 {l2}, 5-fold log loss "
+    print(f"question-kind model: {int(labelled.sum())} dev questions, {n_keys} kinds; L2 {l2}, 5-fold{' by page' * (pages is not None)} log loss "
           f"{log_loss:.3f}, top kind right {accuracy:.3f}", file=log)  # fmt: skip
     return fit_softmax(x[labelled], y[labelled], l2), fold_weights, {c.case_id: int(folds[i]) for i, c in enumerate(cands)}
 
 
 def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[Case] | None = None) -> Model:
-    """Fit the question-kind model, the ranking weights and per-heading priors on dev (listwise, L2
-    chosen by 2-fold CV); then calibrate on dev questions ranked as if unseen.
+    """Fit answerer.model on dev, twice: for the pages dev is about, and (its new_pages) for pages the fit never
+    saw, with the vector models reading questions off their page's axis and every out-of-fold figure taken from
+    folds by page, as such a page's questions come. See fit_models.
 
     `train` (eval/train.jsonl: questions written only to fit on) joins dev in every step.
     """
@@ -192,13 +212,37 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[
     if train:
         described += f" and eval/train.jsonl ({len(train)} cases)"
         dev = [*dev, *train]
+    model.fitted_pages, model.new_pages = [], {}
+    model.page_axis = True
+    print("for pages the fit never saw (questions read off their page's axis, folds by page):", file=log)
+    fit_models(answerer, dev, log, by_page=True)
+    model.fitted_on = f"{described}, for pages not in it"
+    new_pages = model.as_dict()
+    model.page_axis = False
+    print("for the pages the fit saw:", file=log)
+    fit_models(answerer, dev, log, by_page=False)
+    model.fitted_on = described
+    model.fitted_pages = sorted({d for c in dev for d in (c.doc_id, *(r.split("#")[0] for r in c.relevant)) if d})
+    model.new_pages = new_pages
+    return model
+
+
+def fit_models(answerer: Answerer, dev: list[Case], log: Any, by_page: bool) -> None:
+    """Fit answerer.model's question-kind model, ranking weights and per-heading priors on dev (listwise, L2
+    chosen by 2-fold CV); then its aspect model, calibration and threshold on dev questions ranked as if unseen
+    (by_page: as questions about a page the fit did not see)."""
+    model = answerer.model
     model.weights = {"dense": 1.0, "lexical": 0.0, "topic": 0.0, "faq": 0.0}
     model.priors = {}
     model.kinds, model.kind_weights = [], []
     keys: dict[str, int] = {}
     cands = _collect(answerer, [c for c in dev if c.answerable], keys)
     n_keys, n_sig = len(keys), len(SIGNALS)
-    kind_weights, fold_kind_weights, fold_of = fit_kinds(cands, n_keys, log)
+    pages = page_order(answerer, by_page)
+    kind_weights, fold_kind_weights, fold_of = fit_kinds(cands, n_keys, log, pages)
+    # a question the kind model was not trained on (unanswerable, two drugs) is ranked, with folds by page, by the
+    # model of its page's fold, which was not fitted on its page either
+    fold_of.update({c.id: int(f) for c, f in zip(dev, folds_of([c.doc_id for c in dev], pages)) if c.id not in fold_of and by_page})
     folds = [cands[0::2], cands[1::2]]
     best_l2, best_cv = 1.0, -1.0
     for l2 in (0.01, 0.03, 0.1, 0.3, 1.0):
@@ -224,7 +268,7 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[
     by_id.update({c.id: run_case(answerer, c, "full", explain=True) for c in dev if c.id not in fold_of})
     outcomes = [by_id[c.id] for c in dev]
     scored = [o for o in outcomes if o.ranked and o.query_vector is not None]  # rule-based abstentions have no features
-    model.aspect, held_out_logits = fit_aspect(answerer, scored, log)
+    model.aspect, held_out_logits = fit_aspect(answerer, scored, log, pages)
     x = np.array([[o.features.get(f, 0.0) for f in FEATURES] for o in scored])
     x[:, FEATURES.index("asks_covered")] = held_out_logits  # as on unseen questions, not as fitted
     y = np.array([1.0 if o.case.answerable and o.ranked[0] in o.case.relevant else 0.0 for o in scored])
@@ -233,9 +277,7 @@ def fit(answerer: Answerer, dev: list[Case], log: Any = sys.stderr, train: list[
     model.intercept = round(intercept, 4)
     probabilities = [model.probability(dict(zip(FEATURES, row))) for row in x]
     model.threshold = utility_threshold(probabilities, [bool(v) for v in y])
-    model.fitted_on = described
     print(f"calibration fitted on {len(scored)} dev cases; threshold {model.threshold:.2f}", file=log)
-    return model
 
 
 def relative_weights(w: np.ndarray, keys: dict[str, int]) -> tuple[dict[str, float], dict[str, float]]:
@@ -252,32 +294,38 @@ def _rounded(weights: np.ndarray) -> list[list[float]]:
     return [[round(float(v), 5) for v in row] for row in weights]
 
 
-def fit_aspect(answerer: Answerer, scored: list[Outcome], log: Any) -> tuple[list[float], np.ndarray]:
-    """Logistic regression over the query vector: does the question ask something the pages cover?
+def fit_aspect(answerer: Answerer, scored: list[Outcome], log: Any, pages: list[str] | None = None) -> tuple[list[float], np.ndarray]:
+    """Logistic regression over the query vector (as the model reads it, Ranker.reading): does the question ask
+    something the pages cover?
 
     Positives: dev's answerable questions and the FAQ questions of the pages dev is about (their
-    vectors are in the index); negatives: dev's unanswerable questions. L2 chosen by 5-fold
-    cross-validated AUC. Returns the weights (bias last) and each dev case's out-of-fold log-odds.
+    vectors are in the index, read as a question about their page); negatives: dev's unanswerable questions.
+    L2 chosen by 5-fold cross-validated AUC (folds by page when pages are given: a fold's pages' FAQ questions
+    are left out with them). Returns the weights (bias last) and each dev case's out-of-fold log-odds.
     """
     x_dev = np.array([o.query_vector for o in scored])
     y_dev = np.array([1.0 if o.case.answerable else 0.0 for o in scored])
-    index = answerer.index
+    index, ranker = answerer.index, answerer.ranker
     dev_docs = {o.case.doc_id for o in scored if o.case.doc_id}
     rows = [r for r in range(len(index.chunks), len(index.vectors)) if index.chunks[index.vector_chunk[r]].doc_id in dev_docs]
-    x_faq, y_faq = index.vectors[rows], np.ones(len(rows))
-    folds = np.arange(len(scored)) % 5
+    faq_docs = [index.chunks[index.vector_chunk[r]].doc_id for r in rows]
+    x_faq = np.array([ranker.reading(answerer.model, index.vectors[r], [d]) for r, d in zip(rows, faq_docs)])
+    y_faq = np.ones(len(rows))
+    folds = folds_of([o.case.doc_id for o in scored], pages)
+    faq_folds = folds_of(faq_docs, pages) if pages is not None else np.full(len(rows), -1)
     best: tuple[float, float, np.ndarray] = (-1.0, 1.0, np.zeros(len(scored)))
     for l2 in (0.3, 1.0, 3.0, 10.0):
         logits = np.zeros(len(scored))
         for f in range(5):
-            train = folds != f
-            w, b = fit_logistic(np.vstack([x_dev[train], x_faq]), np.r_[y_dev[train], y_faq], l2=l2)
+            train, faq_train = folds != f, faq_folds != f
+            w, b = fit_logistic(np.vstack([x_dev[train], x_faq[faq_train]]), np.r_[y_dev[train], y_faq[faq_train]], l2=l2)
             logits[~train] = x_dev[~train] @ w + b
         auc = _auc(logits, y_dev)
         if auc > best[0]:
             best = (auc, l2, logits)
     w, b = fit_logistic(np.vstack([x_dev, x_faq]), np.r_[y_dev, y_faq], l2=best[1])
-    print(f"aspect model: {len(scored)} dev questions + {len(rows)} FAQ questions; L2 {best[1]}, 5-fold AUC {best[0]:.3f}", file=log)
+    print(f"aspect model: {len(scored)} dev questions + {len(rows)} FAQ questions; L2 {best[1]}, "
+          f"5-fold{' by page' * (pages is not None)} AUC {best[0]:.3f}", file=log)  # fmt: skip
     return [round(float(v), 5) for v in (*w, b)], best[2]
 
 

@@ -63,6 +63,18 @@ def headline(full: list[Outcome]) -> str:
     return side_by_side(columns, VISITOR + RANKING)
 
 
+def new_pages_line(model: Model) -> list[str]:
+    """What pages outside the fit are answered with (Model.new_pages), when the model has it."""
+    if not model.new_pages:
+        return []
+    new = model.for_new_pages()
+    return [
+        f"Pages the fit never saw (all but {len(model.fitted_pages)}; here heldout-pages): questions read off their "
+        f"page's axis, threshold {new.threshold:.2f}, weights {new.weights}.",
+        "",
+    ]
+
+
 def build_report(results: dict[str, list[Outcome]], model: Model, show_misses: tuple[str, ...] = ("dev",)) -> tuple[dict[str, Any], str]:
     full = results.get("full", [])
     report: dict[str, Any] = {"model": model.summary(), "splits": {}}
@@ -71,6 +83,7 @@ def build_report(results: dict[str, list[Outcome]], model: Model, show_misses: t
         "",
         f"Threshold {model.threshold:.2f}; weights {model.weights}; calibration: {model.fitted_on}.",
         "",
+        *new_pages_line(model),
         "## Headline: full pipeline, what a visitor gets, then ranking",
         "",
         headline(full),
@@ -138,7 +151,8 @@ def write_plot(results: dict[str, list[Outcome]], model: Model, path: Path) -> N
             right.plot(cov, prec, marker=".", linewidth=1, label=split)
     right.set_xlabel("answered and right (share of answerable cases)")
     right.set_ylabel("answered precision")
-    right.set_title(f"full pipeline, score threshold swept (shipped: {model.threshold:.2f})")
+    shipped = f"{model.threshold:.2f}" + (f", new pages {model.for_new_pages().threshold:.2f}" if model.new_pages else "")
+    right.set_title(f"full pipeline, score threshold swept (shipped: {shipped})")
     right.legend(loc="lower left")
     right.set_xlim(0, 1.02)
     right.set_ylim(0, 1.02)
